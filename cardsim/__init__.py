@@ -1,0 +1,1 @@
+"""The card side: a virtual My Number card answering APDU bytes."""

@@ -1,0 +1,23 @@
+"""Host-side reader layer: one interface, several back ends (in-process simulator, PC/SC)."""
+
+from readers.base import (
+    CardConnection,
+    CardRemovedError,
+    NoCardError,
+    NoReaderError,
+    Reader,
+    ReaderError,
+    TransmitError,
+)
+from readers.registry import open_reader
+
+__all__ = [
+    "CardConnection",
+    "CardRemovedError",
+    "NoCardError",
+    "NoReaderError",
+    "Reader",
+    "ReaderError",
+    "TransmitError",
+    "open_reader",
+]
