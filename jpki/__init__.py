@@ -1,0 +1,1 @@
+"""The JPKI side: residents' records, certificate profiles, CAs, revocation, validation."""
