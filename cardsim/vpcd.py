@@ -19,6 +19,7 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,6 +64,10 @@ class BridgeStats:
     resets: int
     atr_requests: int
     apdus: int
+
+
+ApduTrace = Callable[[bytes, bytes], None]
+"""Called with (command, response) for every APDU the bridge answers."""
 
 
 class _ConnectionLost(Exception):
@@ -122,8 +127,10 @@ class VpcdBridge:
         port: int = VPCD_PORT,
         *,
         max_backoff: float = 1.0,
+        trace: ApduTrace | None = None,
     ) -> None:
         self.host = host
+        self.trace = trace
         self.port = port
         self._max_backoff = max_backoff
         self._card = card
@@ -290,12 +297,15 @@ class VpcdBridge:
                 return None
             self._counts["apdus"] += 1
             try:
-                return card.transmit(message)
+                response = card.transmit(message)
             except Exception:
                 # A card model bug must not pull the card out of the reader: answer as a
                 # real chip does on an internal fault, and keep the trace for the developer.
                 log.exception("the card failed on APDU %s", message.hex())
-                return SELF_DIAGNOSIS_FAILURE
+                response = SELF_DIAGNOSIS_FAILURE
+            if self.trace is not None:
+                self.trace(message, response)
+            return response
 
     def _control(self, card: SimulatedCard, code: int) -> bytes | None:
         if code == GET_ATR:
