@@ -251,7 +251,7 @@ class PcscReader(Reader):
             raise
 
 
-def open_pcsc_reader(name: str | None = None) -> PcscReader:
+def pcsc_reader(name: str | None = None) -> PcscReader:
     """The reader called ``name``, or (``name`` None) the first reader holding a card."""
     readers = list_pcsc_readers()
     if not readers:

@@ -9,7 +9,7 @@ from iso7816.apdu import CommandAPDU
 from iso7816.sw import SW
 from readers import open_reader
 from readers.base import CardRemovedError, NoCardError, NoReaderError, ReaderError
-from readers.pcsc import PcscReader, list_pcsc_readers, open_pcsc_reader
+from readers.pcsc import PcscReader, list_pcsc_readers, pcsc_reader
 
 from .conftest import AUTH_PIN, CARD_WAIT, PcscSandbox
 
@@ -36,7 +36,7 @@ def test_lists_both_vpcd_readers(pcsc: PcscSandbox):
 
 
 def test_first_reader_with_a_card_is_slot_0(pcsc: PcscSandbox):
-    assert open_pcsc_reader().name == pcsc.slots[0].reader
+    assert pcsc_reader().name == pcsc.slots[0].reader
     assert open_reader("pcsc").name == pcsc.slots[0].reader
 
 
@@ -49,7 +49,7 @@ def test_named_reader(pcsc: PcscSandbox):
 
 def test_unknown_reader_name_lists_the_readers(pcsc: PcscSandbox):
     with pytest.raises(NoReaderError, match="no PC/SC reader named 'Nope'.*Virtual PCD 00 00"):
-        open_pcsc_reader("Nope")
+        pcsc_reader("Nope")
 
 
 def test_connect_transmit_and_atr(pcsc: PcscSandbox):
