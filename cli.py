@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cardsim.issue import issue_card
 from cardsim.persona import PersonaError, load_persona
+from cardsim.serve_cli import serve
 from cardsim.storage import CardImageError
 from client.commands import CardCommandError, WrongPinError
 from client.jpki import HASH_NAMES, JPKIClient, JPKIKey
@@ -337,6 +338,8 @@ def _prepare_demo_dir(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / DEMO_MARKER).touch()
 
+
+main.add_command(serve)
 
 if __name__ == "__main__":
     sys.exit(main())

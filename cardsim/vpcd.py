@@ -92,7 +92,7 @@ class _FrameReader:
             except OSError as exc:
                 raise _ConnectionLost(str(exc)) from exc
             if not chunk:
-                raise _ConnectionLost("vpcd closed the connection")
+                raise _ConnectionLost("connection closed")
             self._buffer += chunk
 
     def next_message(self) -> bytes:
