@@ -11,7 +11,6 @@ import hashlib
 from dataclasses import dataclass
 from enum import Enum
 
-from asn1crypto.algos import DigestInfo
 from cryptography import x509
 
 from client.commands import (
@@ -26,6 +25,7 @@ from client.commands import (
     verify,
 )
 from iso7816.apdu import CommandAPDU
+from jpki.digest_info import HASH_NAMES, encode_digest_info
 from readers.base import CardConnection
 
 JPKI_AID = bytes.fromhex("D392F000260100000001")
@@ -58,16 +58,11 @@ class JPKIKey(Enum):
         raise ValueError(f"unknown JPKI key {name!r}: use auth or sign")
 
 
-HASH_NAMES = {"sha1", "sha224", "sha256", "sha384", "sha512"}
-
-
 def digest_info(message: bytes, hash_name: str = "sha256") -> bytes:
     """DER DigestInfo of ``message`` (what the card pads and signs)."""
     if hash_name not in HASH_NAMES:
         raise ValueError(f"unsupported hash {hash_name!r}")
-    digest = hashlib.new(hash_name, message).digest()
-    return DigestInfo({"digest_algorithm": {"algorithm": hash_name, "parameters": None},
-                       "digest": digest}).dump()
+    return encode_digest_info(hash_name, hashlib.new(hash_name, message).digest())
 
 
 class JPKIClient:
