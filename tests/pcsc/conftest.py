@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -22,10 +22,7 @@ from typing import NoReturn
 import pytest
 
 from cardsim.card import VirtualCard
-from cardsim.issue import issue_card
-from cardsim.persona import parse_persona
 from cardsim.vpcd import VpcdBridge
-from jpki.ca import SimulatorPKI
 from readers.pcscd import (
     OPENSC_PKCS11,
     ForeignPcscdError,
@@ -39,24 +36,8 @@ SIGN_PASSWORD = "ABC123"
 CARD_WAIT = 5.0
 """pcscd notices insertions and removals on its 400 ms poll; 5 s is generous."""
 
-PERSONAS = (
-    {
-        "name": {"family": "山田", "given": "花子"},
-        "birth_date": "1985-04-01",
-        "sex": "female",
-        "address": "東京都清瀬市中里五丁目８４２番地",
-        "municipality": {"code": "13221", "prefecture": "Tokyo", "name": "Kiyose-shi"},
-        "pins": {"auth": AUTH_PIN, "sign": SIGN_PASSWORD},
-    },
-    {
-        "name": {"family": "佐藤", "given": "一郎"},
-        "birth_date": "1970-11-23",
-        "sex": "male",
-        "address": "北海道江別市高砂町６番地",
-        "municipality": {"code": "01217", "prefecture": "Hokkaido", "name": "Ebetsu-shi"},
-        "pins": {"auth": "4321", "sign": "XYZ789"},
-    },
-)
+SLOT_PERSONAS = ("kokutou-mikiya", "yamada-hanako")
+"""Slot 0 has the ATR OpenSC knows; slot 1 another JPKI ATR, found by OpenSC's SELECT probe."""
 
 
 def pcsc_unavailable(reason: str) -> NoReturn:
@@ -140,13 +121,9 @@ class PcscSandbox:
 
 
 @pytest.fixture(scope="session")
-def pristine_images(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Two freshly issued card images, never opened: copy them, do not serve them."""
-    root = tmp_path_factory.mktemp("pristine")
-    pki = SimulatorPKI.create()
-    first, second = (
-        issue_card(parse_persona(p), root / f"slot{i}", pki) for i, p in enumerate(PERSONAS)
-    )
+def pristine_images(card_templates: Callable[[str], Path]) -> tuple[Path, Path]:
+    """The issued images of the two slot personas: copy them, never serve them."""
+    first, second = (card_templates(name) for name in SLOT_PERSONAS)
     return first, second
 
 

@@ -81,6 +81,15 @@ def test_opensc_picks_the_jpki_driver_by_itself(pcsc: PcscSandbox):
     assert result.stdout.strip() == "jpki"
 
 
+def test_opensc_finds_a_card_with_another_atr_by_selecting_jpki(pcsc: PcscSandbox):
+    # Slot 1 has a JPKI ATR that OpenSC's ATR table lacks: its SELECT probe must succeed.
+    pcsc.trace.clear()
+    result = pcsc.opensc("opensc-tool", "--reader", "1", "--name")
+    assert result.stdout.strip() == "jpki"
+    select_jpki = bytes.fromhex("00A4040C0A") + JPKI_AID
+    assert (select_jpki, bytes.fromhex("9000")) in pcsc.trace
+
+
 def test_foreign_aid_probes_get_file_not_found(pcsc: PcscSandbox):
     pcsc.trace.clear()
     pcsc.opensc("opensc-tool", "--reader", "0", "--name")
