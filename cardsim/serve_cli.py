@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import click
 
@@ -83,34 +81,27 @@ def serve(card_dir: Path, second_dir: Path | None, host: str, port: int, trace: 
                     VpcdBridge(card, host, port + n, trace=log_apdu if trace else None))
         for n, (image, card) in enumerate(zip(images, cards, strict=True))
     ]
-    stop = threading.Event()
-
-    def on_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    def on_toggle(signum: int, _frame: FrameType | None) -> None:
-        number = 0 if signum == signal.SIGUSR1 else 1
-        if number < len(slots):
-            slots[number].toggle()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_stop)
-    for signum in (signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(signum, on_toggle)
+    # The signals are taken synchronously with sigwait() in this thread, blocked everywhere
+    # else (the bridge threads inherit the mask): no handler runs inside a lock we hold.
+    signals = {signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2}
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     try:
         for slot in slots:
             slot.bridge.start()
             log.info("slot %d: serving %s on vpcd %s:%d (PC/SC reader 'Virtual PCD 00 %02d')",
                      slot.number, slot.image, host, port + slot.number, slot.number)
+        received = signal.sigtimedwait(signals, 2.0)
         for slot in slots:
-            if not slot.bridge.wait_connected(2.0) and not stop.is_set():
+            if received is None and not slot.bridge.connected:
                 log.info("slot %d: waiting for vpcd at %s:%d (is pcscd running with "
                          "vsmartcard-vpcd?)", slot.number, host, port + slot.number)
-        # A timed wait keeps the main thread returning to the interpreter, where the
-        # signal handlers run.
-        while not stop.wait(0.5):
-            pass
+        signum = received.si_signo if received is not None else signal.sigwait(signals)
+        while signum in (signal.SIGUSR1, signal.SIGUSR2):
+            number = 0 if signum == signal.SIGUSR1 else 1
+            if number < len(slots):
+                slots[number].toggle()
+            signum = signal.sigwait(signals)
+        log.info("%s: stopping", signal.Signals(signum).name)
     finally:
         try:
             for slot in slots:
@@ -119,3 +110,4 @@ def serve(card_dir: Path, second_dir: Path | None, host: str, port: int, trace: 
             for slot in slots:
                 slot.card.close()
             log.info("card state saved")
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)

@@ -99,6 +99,15 @@ def running_pcscd_pids() -> list[int]:
     return pids
 
 
+def describe_process(pid: int) -> str:
+    """``PID (command line)``, for messages about processes we did not start."""
+    try:
+        argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return str(pid)
+    return f"{pid} ({b' '.join(a for a in argv if a).decode(errors='replace')})"
+
+
 def free_port_pair(host: str = "0.0.0.0") -> int:
     """A port ``p`` such that ``p`` and ``p + 1`` are free now (vpcd's two slots)."""
     for _ in range(50):
@@ -159,8 +168,9 @@ class Pcscd:
             raise PcscdError("this pcscd is already started")
         foreign = running_pcscd_pids()
         if foreign:
+            running = ", ".join(map(describe_process, foreign))
             raise ForeignPcscdError(
-                f"a pcscd not started by mynacard is running (pid {', '.join(map(str, foreign))}); "
+                f"a pcscd not started here is running (pid {running}); "
                 "only one can run per machine: stop it first (e.g. `systemctl stop pcscd.socket "
                 "pcscd` or kill that pid)"
             )

@@ -32,7 +32,12 @@ def start_serve(*args: str) -> subprocess.Popen[str]:
 def stop(process: subprocess.Popen[str]) -> str:
     """SIGTERM the server; its output, once it has exited 0."""
     process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=10)
+    try:
+        output, _ = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"mynacard serve ignored SIGTERM:\n{output}")
     assert process.returncode == 0, output
     return output
 
