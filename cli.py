@@ -26,7 +26,7 @@ from client.commands import CardCommandError, WrongPinError
 from client.jpki import HASH_NAMES, JPKIClient, JPKIKey
 from iso7816.apdu import APDUFormatError, ResponseAPDU
 from iso7816.sw import describe
-from jpki.ca import PKIStoreError, SimulatorPKI
+from jpki.ca import IssuanceError, PKIStoreError, SimulatorPKI
 from readers.base import CardConnection, ReaderError
 from readers.registry import open_reader
 
@@ -57,7 +57,7 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except (PersonaError, CardImageError, ReaderError, CardCommandError, PKIStoreError,
-                APDUFormatError) as exc:
+                IssuanceError, APDUFormatError) as exc:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
 
     return wrapper
