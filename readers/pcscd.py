@@ -176,6 +176,11 @@ class Pcscd:
             )
         config = self._write_config()
         command = [PCSCD, "--foreground", "--config", str(config)]
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:
+            # Should this process die without stopping it (SIGKILL, a CI timeout), pcscd
+            # gets SIGTERM from the kernel instead of living on and blocking the next run.
+            command = [setpriv, "--pdeathsig", "TERM", *command]
         if self.debug:
             command += ["--debug", "--apdu"]
         with self.log_path.open("wb") as log:
