@@ -34,6 +34,7 @@ RESET = 0x02
 GET_ATR = 0x04
 
 SELF_DIAGNOSIS_FAILURE = bytes.fromhex("6F00")
+MUTE = b""
 
 _MAX_FRAME = 0xFFFF
 _RECV_CHUNK = 0x10000 + 2
@@ -136,6 +137,8 @@ class VpcdBridge:
         self._card = card
         # Bumped by remove(): a connection opened for an earlier card must not serve a later one.
         self._insertion = 0
+        # What vpcd last did to the card's contacts; a new connection starts unpowered.
+        self._powered = False
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False
@@ -262,6 +265,7 @@ class VpcdBridge:
                 sock.close()
                 return None
             self._sock = sock
+            self._powered = False
             self._counts["connections"] += 1
             self._connected.set()
         log.info("card connected to vpcd at %s:%d", self.host, self.port)
@@ -296,6 +300,11 @@ class VpcdBridge:
                 log.warning("ignoring an empty vpcd message")
                 return None
             self._counts["apdus"] += 1
+            if not self._powered:
+                # vpcd powers the card before any APDU. A card without power does not
+                # answer: an empty reply makes vpcd report a transmission error.
+                log.warning("APDU %s sent to an unpowered card; no answer", message.hex())
+                return MUTE
             try:
                 response = card.transmit(message)
             except Exception:
@@ -313,12 +322,15 @@ class VpcdBridge:
             return card.atr
         if code == POWER_OFF:
             self._counts["power_offs"] += 1
+            self._powered = False
             card.power_off()
         elif code == POWER_ON:
             self._counts["power_ons"] += 1
+            self._powered = True
             card.power_on()
         elif code == RESET:
             self._counts["resets"] += 1
+            self._powered = True
             card.reset()
         else:
             log.warning("ignoring unknown vpcd control code %02X", code)

@@ -73,6 +73,10 @@ def bridge(vpcd: FakeVpcd, card: RecordingCard):
     b = VpcdBridge(card, "127.0.0.1", vpcd.port).start()
     vpcd.accept()
     assert b.wait_connected(5.0)
+    # As pcscd does when it sees the card: power on, then read the ATR.
+    vpcd.send(bytes((POWER_ON,)))
+    assert vpcd.exchange(bytes((GET_ATR,))) == ATR
+    card.calls.clear()
     yield b
     b.stop()
 
@@ -99,6 +103,14 @@ def test_power_messages_get_no_reply_and_clear_security_state(vpcd, bridge, card
     assert card.calls[-1] == {POWER_OFF: "power_off", POWER_ON: "power_on", RESET: "reset"}[code]
     # The stream is still in step: the next request gets its own answer.
     assert vpcd.exchange(bytes((GET_ATR,))) == ATR
+
+
+def test_unpowered_card_does_not_answer_apdus(vpcd, bridge, card):
+    vpcd.send(bytes((POWER_OFF,)))
+    assert vpcd.exchange(bytes.fromhex("00B0000004")) == b""
+    assert not any(c.startswith("transmit") for c in card.calls)
+    vpcd.send(bytes((RESET,)))
+    assert vpcd.exchange(bytes.fromhex("00B0000004")) == bytes.fromhex("000102039000")
 
 
 def test_power_on_then_get_atr_as_vpcd_sends_them(vpcd, bridge, card):
@@ -170,6 +182,8 @@ def test_insert_reconnects_with_the_new_card(vpcd, bridge, card):
     bridge.insert(other)
     vpcd.accept()
     assert vpcd.exchange(bytes((GET_ATR,))) == bytes.fromhex("3B00")
+    # A newly inserted card starts without power.
+    assert vpcd.exchange(bytes.fromhex("00B0000004")) == b""
     assert bridge.stats.connections == 2
 
 
@@ -219,3 +233,51 @@ def test_stop_while_retrying_returns_promptly(card):
 def test_frame_refuses_oversized_payload():
     with pytest.raises(ValueError, match="at most 65535"):
         frame(bytes(0x10000))
+
+
+class TestWithTheSimulatedCard:
+    """The same protocol with the real card model: PIN state really is what gets cleared."""
+
+    SELECT_JPKI = bytes.fromhex("00A4040C0AD392F000260100000001")
+    VERIFY_AUTH = (bytes.fromhex("00A4020C020018"), bytes.fromhex("0020008004") + b"1234")
+    SIGN_AUTH = (bytes.fromhex("00A4020C020017"),
+                 bytes.fromhex("802A008033") + bytes.fromhex(
+                     "3031300d060960864801650304020105000420") + bytes(32) + b"\x00")
+
+    @pytest.fixture
+    def served(self, vpcd: FakeVpcd, card_dir):
+        from cardsim.card import VirtualCard
+
+        card = VirtualCard.open(card_dir)
+        b = VpcdBridge(card, "127.0.0.1", vpcd.port).start()
+        vpcd.accept()
+        assert b.wait_connected(5.0)
+        vpcd.send(bytes((POWER_ON,)))
+        yield card
+        b.stop()
+        card.close()
+
+    def sign_sw(self, vpcd: FakeVpcd) -> bytes:
+        select, sign = self.SIGN_AUTH
+        assert vpcd.exchange(select) == bytes.fromhex("9000")
+        return vpcd.exchange(sign)[-2:]
+
+    def verify(self, vpcd: FakeVpcd) -> None:
+        assert vpcd.exchange(self.SELECT_JPKI) == bytes.fromhex("9000")
+        for command in self.VERIFY_AUTH:
+            assert vpcd.exchange(command) == bytes.fromhex("9000")
+
+    def test_get_atr_keeps_the_verified_pin(self, vpcd, served):
+        self.verify(vpcd)
+        for _ in range(5):
+            assert vpcd.exchange(bytes((GET_ATR,))) == served.atr
+        assert self.sign_sw(vpcd) == bytes.fromhex("9000")
+
+    @pytest.mark.parametrize("code", [POWER_OFF, RESET])
+    def test_power_off_and_reset_clear_the_verified_pin(self, vpcd, served, code):
+        self.verify(vpcd)
+        vpcd.send(bytes((code,)))
+        if code == POWER_OFF:
+            vpcd.send(bytes((POWER_ON,)))
+        assert vpcd.exchange(self.SELECT_JPKI) == bytes.fromhex("9000")
+        assert self.sign_sw(vpcd) == bytes.fromhex("6982")
