@@ -98,7 +98,7 @@ class CardCertificates:
 
 
 def _auth_identifier(municipality_code: str) -> str:
-    """An opaque 23-character CN in the shape seen on test cards (e.g. ``997794E9AGCIEG13221003A``)."""
+    """An opaque 23-character CN shaped like test cards' (e.g. ``997794E9AGCIEG13221003A``)."""
     hexpart = secrets.token_hex(4).upper()
     letters = "".join(secrets.choice(string.ascii_uppercase) for _ in range(6))
     return f"{hexpart}{letters}{municipality_code}{secrets.randbelow(1000):03d}A"

@@ -42,5 +42,5 @@ def era_yymmdd(day: dt.date) -> str:
 
 
 def jpki_birth_date(day: dt.date) -> str:
-    """``EYYYYMMDD`` of the signing certificate's birth-date otherName (era digit, Gregorian date)."""
+    """``EYYYYMMDD`` of the signing certificate's birth-date otherName (era digit, then AD)."""
     return f"{era_of(day).code}{day:%Y%m%d}"

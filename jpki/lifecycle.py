@@ -2,18 +2,18 @@
 
 Each event is one store transaction. Reason codes follow what relying parties see downstream:
 
-================  ===============================================================  ===========
-event             certificates                                                     reason
-================  ===============================================================  ===========
-renew             both replaced                                                    superseded
-address / name    signing revoked and replaced; authentication untouched           affiliationChanged
-loss              both suspended                                                   certificateHold
-card found        held certificates revoked (a hold is never lifted for a card)    superseded
-death             both revoked                                                     cessationOfOperation
-user request      the chosen certificates revoked                                  unspecified
-key compromise    the chosen certificates revoked, with an invalidity date         keyCompromise
-expiry            nothing revoked; expired entries drop off later CRLs             –
-================  ===============================================================  ===========
+==============  ============================================================  ====================
+event           certificates                                                  reason
+==============  ============================================================  ====================
+renew           both replaced                                                 superseded
+address / name  signing revoked and replaced; authentication untouched        affiliationChanged
+loss            both suspended                                                certificateHold
+card found      held certificates revoked (a card's hold is never lifted)     superseded
+death           both revoked                                                  cessationOfOperation
+user request    the chosen certificates revoked                               unspecified
+key compromise  the chosen certificates revoked, with an invalidity date      keyCompromise
+expiry          nothing revoked; expired entries drop off later CRLs          (none)
+==============  ============================================================  ====================
 
 ``release_hold`` exists for the smartphone authentication certificate, whose suspension the
 holder may lift (facts §14); it produces a removeFromCRL entry in the next delta CRL.
