@@ -19,6 +19,7 @@
 #define MAX_SERIAL 32                 /* RFC 5280 allows 20 octets; tolerate more, bounded */
 #define KEYW (1 + MAX_SERIAL)         /* length octet, then the serial's content octets */
 #define RECW (KEYW + 8)               /* key, then the entry's offset (big-endian uint64) */
+#define HEADER 8                      /* index header: entry count, hash-table bits */
 
 #define FLAG_UNKNOWN_CRITICAL 1       /* an entry carries a critical extension we don't know */
 #define FLAG_CERTIFICATE_ISSUER 2     /* an entry names another issuer: an indirect CRL */
@@ -150,7 +151,46 @@ static int scan_entry(scan_t *s, const tlv_t *entry, tlv_t *serial, tlv_t *date,
     return 0;
 }
 
-static int compare_records(const void *a, const void *b) { return memcmp(a, b, KEYW); }
+static void put32(unsigned char *p, uint32_t v) {
+    p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = (unsigned char)v;
+}
+
+static uint32_t get32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t hash_key(const unsigned char *key) {
+    uint64_t h = 1469598103934665603ULL;  /* FNV-1a */
+    for (int i = 0; i <= key[0]; i++) { h ^= key[i]; h *= 1099511628211ULL; }
+    /* FNV's low bits mix poorly and the table is indexed by them: finish with fmix64. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
+}
+
+/* Probe for key; returns the record number + 1, or 0 with *slot_out at the empty slot. */
+static uint32_t probe(const unsigned char *base, const unsigned char *key, size_t *slot_out) {
+    uint32_t count = get32(base), bits = get32(base + 4);
+    size_t mask = ((size_t)1 << bits) - 1, slot = hash_key(key) & mask;
+    const unsigned char *table = base + HEADER;
+    const unsigned char *records = table + (mask + 1) * 4;
+    for (;;) {
+        uint32_t v = get32(table + slot * 4);
+        if (v == 0 || v > count) { *slot_out = slot; return 0; }
+        if (memcmp(records + (size_t)(v - 1) * RECW, key, (size_t)key[0] + 1) == 0) return v;
+        slot = (slot + 1) & mask;
+    }
+}
+
+/* Returns 1 if the key was already present (a duplicate serial). */
+static int insert(unsigned char *base, const unsigned char *rec, uint32_t i) {
+    size_t slot;
+    if (probe(base, rec, &slot)) return 1;
+    put32(base + HEADER + slot * 4, i + 1);
+    return 0;
+}
 
 static PyObject *raise_scan(scan_t *s) {
     PyErr_Format(PyExc_ValueError, "%s (at offset %zd)", s->err, s->err_at);
@@ -158,6 +198,7 @@ static PyObject *raise_scan(scan_t *s) {
 }
 
 /* scan(der) -> (tbs_start, tbs_end, revoked_start, revoked_end, index, count, flags)
+ * index: see lookup(); records(index) iterates the entry offsets in list order.
  * revoked_start/end span the whole revokedCertificates TLV, or are both -1 when absent. */
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
@@ -203,11 +244,19 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             p = entry.cend;
             count++;
         }
-        /* The index is built in place inside the bytes object handed back to Python. */
-        index = PyBytes_FromStringAndSize(NULL, count * RECW);
+        /* The index is built in place inside the bytes object handed back to Python:
+         * a header (count, table bits), an open-addressing hash table of record numbers,
+         * then one fixed-width record per entry in list order. */
+        int bits = 1;
+        while (((Py_ssize_t)1 << bits) < 2 * count) bits++;
+        size_t slots = (size_t)1 << bits;
+        index = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(HEADER + slots * 4 + (size_t)count * RECW));
         if (!index) goto error;
-        records = (unsigned char *)PyBytes_AS_STRING(index);
-        memset(records, 0, (size_t)count * RECW);
+        unsigned char *base = (unsigned char *)PyBytes_AS_STRING(index);
+        memset(base, 0, HEADER + slots * 4);
+        put32(base, (uint32_t)count);
+        put32(base + 4, (uint32_t)bits);
+        records = base + HEADER + slots * 4;
         p = t.cstart;
         for (Py_ssize_t i = 0; i < count; i++) {
             tlv_t serial, date, exts;
@@ -215,16 +264,14 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             if (scan_entry(&s, &entry, &serial, &date, &exts, &flags) < 0) goto error;
             unsigned char *rec = records + (size_t)i * RECW;
             Py_ssize_t n = serial.cend - serial.cstart;
+            memset(rec, 0, RECW);
             rec[0] = (unsigned char)n;
             memcpy(rec + 1, s.b + serial.cstart, (size_t)n);
             uint64_t off = (uint64_t)entry.start;
             for (int k = 7; k >= 0; k--) { rec[KEYW + k] = off & 0xff; off >>= 8; }
+            if (insert(base, rec, (uint32_t)i)) flags |= FLAG_DUPLICATE_SERIAL;
             p = entry.cend;
         }
-        qsort(records, (size_t)count, RECW, compare_records);
-        for (Py_ssize_t i = 1; i < count; i++)
-            if (memcmp(records + (size_t)(i - 1) * RECW, records + (size_t)i * RECW, KEYW) == 0)
-                flags |= FLAG_DUPLICATE_SERIAL;
         pos = t.cend;
         if (pos < tbs.cend && read_tlv(&s, pos, tbs.cend, &t) < 0) goto error;
     }
@@ -232,7 +279,11 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (t.tag != 0xa0) { fail(&s, t.start, "unexpected field in tbsCertList"); goto error; }
         if (t.cend != tbs.cend) { fail(&s, t.cend, "trailing data in tbsCertList"); goto error; }
     }
-    if (!index && !(index = PyBytes_FromStringAndSize("", 0))) goto error;
+    if (!index) {  /* no entries: an empty table of one slot */
+        unsigned char empty[HEADER + 4] = {0};
+        index = PyBytes_FromStringAndSize((const char *)empty, HEADER + 4);
+        if (!index) goto error;
+    }
     result = Py_BuildValue("nnnnNni", tbs.start, tbs.cend, rev_start, rev_end, index, count,
                            flags);
     PyBuffer_Release(&view);
@@ -243,28 +294,48 @@ error:
     return s.err ? raise_scan(&s) : NULL;
 }
 
-/* lookup(index, key) -> entry offset or -1; key is the serial's length octet and content. */
+/* lookup(index, serial) -> entry offset or -1; serial is an int or a key (length octet,
+ * then the minimal two's-complement content octets). */
 static PyObject *lookup(PyObject *self, PyObject *args) {
-    const char *index, *key;
-    Py_ssize_t index_len, key_len;
-    if (!PyArg_ParseTuple(args, "y#y#", &index, &index_len, &key, &key_len)) return NULL;
-    if (key_len < 2 || key_len > KEYW) return PyLong_FromLong(-1);
-    unsigned char probe[KEYW];
-    memset(probe, 0, KEYW);
-    memcpy(probe, key, (size_t)key_len);
-    Py_ssize_t lo = 0, hi = index_len / RECW;
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        const unsigned char *rec = (const unsigned char *)index + (size_t)mid * RECW;
-        int c = memcmp(rec, probe, KEYW);
-        if (c == 0) {
-            uint64_t off = 0;
-            for (int k = 0; k < 8; k++) off = (off << 8) | rec[KEYW + k];
-            return PyLong_FromUnsignedLongLong(off);
+    const char *index;
+    Py_ssize_t index_len;
+    PyObject *serial;
+    if (!PyArg_ParseTuple(args, "y#O", &index, &index_len, &serial)) return NULL;
+    unsigned char key[KEYW];
+    memset(key, 0, KEYW);
+    if (PyLong_Check(serial)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(serial, &overflow);
+        if (v == -1 && PyErr_Occurred()) return NULL;
+        if (overflow) {
+            PyErr_SetString(PyExc_OverflowError, "serial beyond 64 bits: pass its key");
+            return NULL;
         }
-        if (c < 0) lo = mid + 1; else hi = mid;
+        unsigned char full[8];
+        for (int k = 7; k >= 0; k--) { full[k] = (unsigned char)(v & 0xff); v >>= 8; }
+        int start = 0;  /* drop redundant sign octets, as DER requires */
+        while (start < 7 && ((full[start] == 0x00 && !(full[start + 1] & 0x80)) ||
+                             (full[start] == 0xff && (full[start + 1] & 0x80))))
+            start++;
+        key[0] = (unsigned char)(8 - start);
+        memcpy(key + 1, full + start, (size_t)(8 - start));
+    } else {
+        const char *k;
+        Py_ssize_t klen;
+        if (!PyArg_Parse(serial, "y#", &k, &klen)) return NULL;
+        if (klen < 2 || klen > KEYW || (unsigned char)k[0] != klen - 1) return PyLong_FromLong(-1);
+        memcpy(key, k, (size_t)klen);
     }
-    return PyLong_FromLong(-1);
+    if (index_len < HEADER) return PyLong_FromLong(-1);
+    const unsigned char *base = (const unsigned char *)index;
+    size_t slot;
+    uint32_t v = probe(base, key, &slot);
+    if (v == 0) return PyLong_FromLong(-1);
+    const unsigned char *rec = base + HEADER + ((size_t)1 << get32(base + 4)) * 4
+                               + (size_t)(v - 1) * RECW;
+    uint64_t off = 0;
+    for (int k = 0; k < 8; k++) off = (off << 8) | rec[KEYW + k];
+    return PyLong_FromUnsignedLongLong(off);
 }
 
 /* entry(der, offset) -> (serial, time_tag, time, reason, invalidity_time)
@@ -318,9 +389,31 @@ error_noscan:
     return NULL;
 }
 
+/* offsets(index) -> list of entry offsets in list order */
+static PyObject *offsets(PyObject *self, PyObject *args) {
+    const char *index;
+    Py_ssize_t index_len;
+    if (!PyArg_ParseTuple(args, "y#", &index, &index_len)) return NULL;
+    const unsigned char *base = (const unsigned char *)index;
+    if (index_len < HEADER) return PyList_New(0);
+    uint32_t count = get32(base);
+    const unsigned char *records = base + HEADER + ((size_t)1 << get32(base + 4)) * 4;
+    PyObject *list = PyList_New(count);
+    if (!list) return NULL;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t off = 0;
+        for (int k = 0; k < 8; k++) off = (off << 8) | records[(size_t)i * RECW + KEYW + k];
+        PyObject *o = PyLong_FromUnsignedLongLong(off);
+        if (!o) { Py_DECREF(list); return NULL; }
+        PyList_SET_ITEM(list, i, o);
+    }
+    return list;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Check a DER CRL's framing and index its entries by serial."},
-    {"lookup", lookup, METH_VARARGS, "Binary-search an index for a serial key."},
+    {"lookup", lookup, METH_VARARGS, "Find a serial's entry offset in an index."},
+    {"offsets", offsets, METH_VARARGS, "Entry offsets of an index, in list order."},
     {"entry", entry, METH_VARARGS, "Decode one revoked entry at an offset."},
     {NULL, NULL, 0, NULL}};
 
