@@ -415,9 +415,10 @@ class Validator:
                 return ValidationResult(Verdict.INVALID_PATH,
                                         f"{cert.subject.rfc4514_string()} may not sign "
                                         "certificates (keyUsage)", path=path)
-        visiting = visiting | {_fingerprint(c) for c in path}
+        path_fps = frozenset(_fingerprint(c) for c in path)
+        visiting = visiting | path_fps
         for i, cert in enumerate(chain):
-            status = self._status(cert, path[i], when, depth, visiting)
+            status = self._status(cert, path[i], when, depth, visiting, path_fps)
             if status.state == "good":
                 continue
             if status.state == "revoked":
@@ -436,13 +437,13 @@ class Validator:
         return ValidationResult(Verdict.VALID, "valid", path=path)
 
     def _status(self, cert: x509.Certificate, issuer: x509.Certificate, when: dt.datetime,
-                depth: int, visiting: frozenset[bytes]) -> _Status:
+                depth: int, visiting: frozenset[bytes], path_fps: frozenset[bytes]) -> _Status:
         problems: list[tuple[Verdict, str]] = []
         for method in self.policy.methods:
             if method is RevocationMethod.OCSP:
                 status = self._ocsp_status(cert, issuer, when)
             else:
-                status = self._crl_status(cert, issuer, when, depth, visiting)
+                status = self._crl_status(cert, issuer, when, depth, visiting, path_fps)
             if status.state != "undetermined":
                 return status
             problems.append((status.verdict or Verdict.NO_REVOCATION_INFO, status.detail))
@@ -468,7 +469,8 @@ class Validator:
                                 (Verdict.NO_REVOCATION_INFO, f"cannot fetch {url}: {exc}"))
 
     def _crl_status(self, cert: x509.Certificate, issuer: x509.Certificate, when: dt.datetime,
-                    depth: int, visiting: frozenset[bytes]) -> _Status:
+                    depth: int, visiting: frozenset[bytes],
+                    path_fps: frozenset[bytes]) -> _Status:
         self._fetch_crls(cert)
         cdp = _extension(cert, x509.CRLDistributionPoints)
         # Without the extension the CRL must come from the certificate's issuer, for all
@@ -484,7 +486,7 @@ class Validator:
                 if crl.is_delta:
                     continue
                 outcome = self._apply_crl(cert, issuer, dp, crl, reasons_mask, when, depth,
-                                          visiting, problems)
+                                          visiting, path_fps, problems)
                 if outcome is None:
                     continue
                 considered = True
@@ -531,8 +533,11 @@ class Validator:
 
     def _crl_signer(self, crl: _CRL, cert_issuer: x509.Certificate, direct: bool,
                     when: dt.datetime, depth: int, visiting: frozenset[bytes],
+                    path_fps: frozenset[bytes],
                     problems: list[tuple[Verdict, str]]) -> x509.Certificate | None:
-        """The certificate whose key signed the CRL, validated (RFC 5280 §6.3.3 (f))."""
+        """The certificate whose key signed the CRL, validated (RFC 5280 §6.3.3 (f)) up to the
+        trust anchor of the certificate's own path: another generation of the same CA is
+        another trust anchor, and its signature on this generation's CRL does not count."""
         candidates = [cert_issuer] if direct else []
         candidates += [c for c in [*self.anchors, *self.intermediates]
                        if names_match(c.subject, crl.header.issuer) and c is not cert_issuer]
@@ -550,17 +555,19 @@ class Validator:
             if not crl.signed_by(candidate.public_key()):
                 continue
             fp = _fingerprint(candidate)
-            # A certificate of a path under validation (this one or an enclosing one) has had
-            # its structure checked and its revocation is being checked on the way down.
-            if candidate is cert_issuer or fp in self._anchor_prints or fp in visiting:
+            # A certificate of this path has had its structure checked, and its revocation is
+            # checked on the way down.
+            if candidate is cert_issuer or fp in path_fps:
                 return candidate
-            if depth >= MAX_SIGNER_DEPTH:
+            if fp in visiting or depth >= MAX_SIGNER_DEPTH:
                 continue
             result = self._validate(candidate, when, depth + 1, visiting)
-            if result.is_valid:
+            if result.is_valid and _fingerprint(result.path[0]) in path_fps:
                 return candidate
-            problems.append((Verdict.NO_REVOCATION_INFO,
-                             f"the signer of {crl.label} is not valid: {result.detail}"))
+            problems.append((Verdict.NO_REVOCATION_INFO, f"the signer of {crl.label} is not "
+                             "valid under this path's trust anchor: " + (
+                                 result.detail if not result.is_valid
+                                 else "it belongs to another trust anchor (CA generation)")))
         if saw_name and not any(p[1].startswith(f"the signer of {crl.label}")
                                 or "cRLSign" in p[1] for p in problems):
             problems.append((Verdict.BAD_CRL_SIGNATURE,
@@ -622,6 +629,7 @@ class Validator:
     def _apply_crl(self, cert: x509.Certificate, issuer: x509.Certificate,
                    dp: x509.DistributionPoint, crl: _CRL, reasons_mask: set[x509.ReasonFlags],
                    when: dt.datetime, depth: int, visiting: frozenset[bytes],
+                   path_fps: frozenset[bytes],
                    problems: list[tuple[Verdict, str]]) -> _Status | None:
         """Apply one complete CRL for one distribution point; None when it does not apply."""
         if not self._crl_scope_matches(cert, dp, crl):
@@ -639,7 +647,7 @@ class Validator:
             problems.append((Verdict.UNKNOWN_CRITICAL_EXTENSION, problem))
             return None
         signer = self._crl_signer(crl, issuer, not dp.crl_issuer, when, depth, visiting,
-                                  problems)
+                                  path_fps, problems)
         if signer is None:
             return None
         delta, newer_base = (self._delta_for(crl, signer, when, problems)
