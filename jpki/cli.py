@@ -424,7 +424,8 @@ def build(out: Path) -> None:
               default=Path("vectors/revocation"), show_default=True)
 @click.option("--validator", "template", default=None,
               help="Command template run per case; fields: {dir} {cert} {anchors} "
-                   "{intermediates} {crls} {crls_der} {ocsp} {time} {epoch} {method} {nonce}. "
+                   "{intermediates} {chain} {crls} {crls_der} {ocsp} {time} {epoch} {method} "
+                   "{nonce}. "
                    "Exit status 0 means valid. Default: this project's validator, in process.")
 @click.option("--timeout", type=float, default=60.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
