@@ -134,7 +134,7 @@ class CRLIndex:
         try:
             header = x509.load_der_x509_crl(der_tlv(0x30, der_tlv(0x30, body) + der[tbs_end:]))
             header.extensions  # noqa: B018 - parse now so a bad extension fails at load
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion, x509.UnsupportedGeneralNameType) as exc:
             raise CRLFormatError(f"malformed CRL: {exc}") from None
         return cls(der, header, count, (tbs_start, tbs_end), index, flags)
 
