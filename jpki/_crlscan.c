@@ -1,9 +1,9 @@
 /* Fast DER scanner for very large CRLs (RFC 5280 §5.1).
  *
  * The one specialised path of the PKI: walk a CertificateList once, check its DER framing,
- * and index the revokedCertificates by serial into a sorted array of fixed-width records,
- * so that a million-entry CRL loads in a fraction of what a general parser needs and a lookup
- * is a binary search. Everything else (names, extensions of the list, signature algorithms,
+ * and index the revokedCertificates by serial in an open-addressing hash table of entry
+ * offsets, so that a million-entry CRL loads in a fraction of what a general parser needs and
+ * a lookup is a probe or two. Everything else (names, extensions of the list, signature algorithms,
  * signature verification) stays with `cryptography`; jpki/crlindex.py glues the two and the
  * tests cross-check this scanner against `cryptography`'s own CRL parsing.
  *
@@ -12,14 +12,15 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <datetime.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_SERIAL 32                 /* RFC 5280 allows 20 octets; tolerate more, bounded */
 #define KEYW (1 + MAX_SERIAL)         /* length octet, then the serial's content octets */
-#define RECW (KEYW + 8)               /* key, then the entry's offset (big-endian uint64) */
 #define HEADER 8                      /* index header: entry count, hash-table bits */
+#define SLOTW 16                      /* hash fingerprint (4), unused (4), entry offset + 1 (8) */
 
 #define FLAG_UNKNOWN_CRITICAL 1       /* an entry carries a critical extension we don't know */
 #define FLAG_CERTIFICATE_ISSUER 2     /* an entry names another issuer: an indirect CRL */
@@ -170,25 +171,51 @@ static uint64_t hash_key(const unsigned char *key) {
     return h ^ (h >> 33);
 }
 
-/* Probe for key; returns the record number + 1, or 0 with *slot_out at the empty slot. */
-static uint32_t probe(const unsigned char *base, const unsigned char *key, size_t *slot_out) {
-    uint32_t count = get32(base), bits = get32(base + 4);
-    size_t mask = ((size_t)1 << bits) - 1, slot = hash_key(key) & mask;
+/* The serial's content octets inside the (already validated) entry at off. */
+static const unsigned char *serial_at(const unsigned char *der, uint64_t off, int *n) {
+    size_t p = (size_t)off + 1;
+    unsigned int first = der[p++];
+    if (first & 0x80) p += first & 0x7f;
+    *n = der[p + 1];
+    return der + p + 2;
+}
+
+/* Probe for key (hash h); returns the entry offset + 1, or 0 with *slot_out at the empty slot
+ * where it would go. Keys are compared against the serial in the CRL itself, after a 32-bit
+ * fingerprint check, so a probe touches the CRL only for likely matches. */
+static uint64_t probe(const unsigned char *base, const unsigned char *der,
+                      const unsigned char *key, uint64_t h, size_t *slot_out) {
+    uint32_t bits = get32(base + 4);
+    size_t mask = ((size_t)1 << bits) - 1, slot = h & mask;
+    uint32_t fp = (uint32_t)(h >> 32);
     const unsigned char *table = base + HEADER;
-    const unsigned char *records = table + (mask + 1) * 4;
     for (;;) {
-        uint32_t v = get32(table + slot * 4);
-        if (v == 0 || v > count) { *slot_out = slot; return 0; }
-        if (memcmp(records + (size_t)(v - 1) * RECW, key, (size_t)key[0] + 1) == 0) return v;
+        const unsigned char *entry = table + slot * SLOTW;
+        uint64_t off1;
+        uint32_t sfp;
+        memcpy(&off1, entry + 8, 8);
+        if (off1 == 0) { *slot_out = slot; return 0; }
+        memcpy(&sfp, entry, 4);
+        if (sfp == fp) {
+            int n;
+            const unsigned char *content = serial_at(der, off1 - 1, &n);
+            if (n == key[0] && memcmp(content, key + 1, (size_t)n) == 0) return off1;
+        }
         slot = (slot + 1) & mask;
     }
 }
 
 /* Returns 1 if the key was already present (a duplicate serial). */
-static int insert(unsigned char *base, const unsigned char *rec, uint32_t i) {
+static int insert(unsigned char *base, const unsigned char *der, const unsigned char *key,
+                  uint64_t off) {
     size_t slot;
-    if (probe(base, rec, &slot)) return 1;
-    put32(base + HEADER + slot * 4, i + 1);
+    uint64_t h = hash_key(key);
+    if (probe(base, der, key, h, &slot)) return 1;
+    unsigned char *entry = base + HEADER + slot * SLOTW;
+    uint32_t fp = (uint32_t)(h >> 32);
+    uint64_t off1 = off + 1;
+    memcpy(entry, &fp, 4);
+    memcpy(entry + 8, &off1, 8);
     return 0;
 }
 
@@ -198,7 +225,7 @@ static PyObject *raise_scan(scan_t *s) {
 }
 
 /* scan(der) -> (tbs_start, tbs_end, revoked_start, revoked_end, index, count, flags)
- * index: see lookup(); records(index) iterates the entry offsets in list order.
+ * index: a hash table for lookup() and find(); offsets(index) lists entries in list order.
  * revoked_start/end span the whole revokedCertificates TLV, or are both -1 when absent. */
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
@@ -207,7 +234,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     tlv_t outer, tbs, t;
     Py_ssize_t rev_start = -1, rev_end = -1, count = 0;
     int flags = 0;
-    unsigned char *records = NULL;
     PyObject *index = NULL, *result = NULL;
 
     if (read_tlv(&s, 0, s.end, &outer) < 0) goto error;
@@ -244,32 +270,28 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             p = entry.cend;
             count++;
         }
-        /* The index is built in place inside the bytes object handed back to Python:
-         * a header (count, table bits), an open-addressing hash table of record numbers,
-         * then one fixed-width record per entry in list order. */
+        /* The index is built in place inside the bytes object handed back to Python: a header
+         * (count, table bits), then an open-addressing hash table at most half full. */
         int bits = 1;
         while (((Py_ssize_t)1 << bits) < 2 * count) bits++;
         size_t slots = (size_t)1 << bits;
-        index = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(HEADER + slots * 4 + (size_t)count * RECW));
+        index = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(HEADER + slots * SLOTW));
         if (!index) goto error;
         unsigned char *base = (unsigned char *)PyBytes_AS_STRING(index);
-        memset(base, 0, HEADER + slots * 4);
+        memset(base, 0, HEADER + slots * SLOTW);
         put32(base, (uint32_t)count);
         put32(base + 4, (uint32_t)bits);
-        records = base + HEADER + slots * 4;
         p = t.cstart;
         for (Py_ssize_t i = 0; i < count; i++) {
             tlv_t serial, date, exts;
+            unsigned char key[KEYW];
             read_tlv(&s, p, t.cend, &entry);  /* framing already checked above */
             if (scan_entry(&s, &entry, &serial, &date, &exts, &flags) < 0) goto error;
-            unsigned char *rec = records + (size_t)i * RECW;
             Py_ssize_t n = serial.cend - serial.cstart;
-            memset(rec, 0, RECW);
-            rec[0] = (unsigned char)n;
-            memcpy(rec + 1, s.b + serial.cstart, (size_t)n);
-            uint64_t off = (uint64_t)entry.start;
-            for (int k = 7; k >= 0; k--) { rec[KEYW + k] = off & 0xff; off >>= 8; }
-            if (insert(base, rec, (uint32_t)i)) flags |= FLAG_DUPLICATE_SERIAL;
+            memset(key, 0, KEYW);
+            key[0] = (unsigned char)n;
+            memcpy(key + 1, s.b + serial.cstart, (size_t)n);
+            if (insert(base, s.b, key, (uint64_t)entry.start)) flags |= FLAG_DUPLICATE_SERIAL;
             p = entry.cend;
         }
         pos = t.cend;
@@ -280,8 +302,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (t.cend != tbs.cend) { fail(&s, t.cend, "trailing data in tbsCertList"); goto error; }
     }
     if (!index) {  /* no entries: an empty table of one slot */
-        unsigned char empty[HEADER + 4] = {0};
-        index = PyBytes_FromStringAndSize((const char *)empty, HEADER + 4);
+        unsigned char empty[HEADER + SLOTW] = {0};
+        index = PyBytes_FromStringAndSize((const char *)empty, HEADER + SLOTW);
         if (!index) goto error;
     }
     result = Py_BuildValue("nnnnNni", tbs.start, tbs.cend, rev_start, rev_end, index, count,
@@ -294,22 +316,30 @@ error:
     return s.err ? raise_scan(&s) : NULL;
 }
 
-/* lookup(index, serial) -> entry offset or -1; serial is an int or a key (length octet,
- * then the minimal two's-complement content octets). */
-static PyObject *lookup(PyObject *self, PyObject *args) {
-    const char *index;
-    Py_ssize_t index_len;
-    PyObject *serial;
-    if (!PyArg_ParseTuple(args, "y#O", &index, &index_len, &serial)) return NULL;
-    unsigned char key[KEYW];
+/* Key of a serial given as an int (64-bit fast path) or as a ready key (length octet, then
+ * the minimal two's-complement content octets). Returns 0 if the key can match nothing. */
+static int make_key(PyObject *serial, unsigned char key[KEYW], int *ok) {
     memset(key, 0, KEYW);
+    *ok = 0;
     if (PyLong_Check(serial)) {
         int overflow;
         long long v = PyLong_AsLongLongAndOverflow(serial, &overflow);
-        if (v == -1 && PyErr_Occurred()) return NULL;
-        if (overflow) {
+        if (v == -1 && PyErr_Occurred()) return -1;
+        if (overflow > 0) {
+            /* 2^63 … 2^64-1, common for random 64-bit serials: 00 then eight octets. */
+            unsigned long long u = PyLong_AsUnsignedLongLong(serial);
+            if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+                PyErr_SetString(PyExc_OverflowError, "serial beyond 64 bits: pass its key");
+                return -1;
+            }
+            key[0] = 9;
+            for (int k = 8; k >= 1; k--) { key[k + 1] = (unsigned char)(u & 0xff); u >>= 8; }
+            *ok = 1;
+            return 0;
+        }
+        if (overflow < 0) {
             PyErr_SetString(PyExc_OverflowError, "serial beyond 64 bits: pass its key");
-            return NULL;
+            return -1;
         }
         unsigned char full[8];
         for (int k = 7; k >= 0; k--) { full[k] = (unsigned char)(v & 0xff); v >>= 8; }
@@ -319,35 +349,79 @@ static PyObject *lookup(PyObject *self, PyObject *args) {
             start++;
         key[0] = (unsigned char)(8 - start);
         memcpy(key + 1, full + start, (size_t)(8 - start));
-    } else {
-        const char *k;
-        Py_ssize_t klen;
-        if (!PyArg_Parse(serial, "y#", &k, &klen)) return NULL;
-        if (klen < 2 || klen > KEYW || (unsigned char)k[0] != klen - 1) return PyLong_FromLong(-1);
-        memcpy(key, k, (size_t)klen);
+        *ok = 1;
+        return 0;
     }
-    if (index_len < HEADER) return PyLong_FromLong(-1);
-    const unsigned char *base = (const unsigned char *)index;
-    size_t slot;
-    uint32_t v = probe(base, key, &slot);
-    if (v == 0) return PyLong_FromLong(-1);
-    const unsigned char *rec = base + HEADER + ((size_t)1 << get32(base + 4)) * 4
-                               + (size_t)(v - 1) * RECW;
-    uint64_t off = 0;
-    for (int k = 0; k < 8; k++) off = (off << 8) | rec[KEYW + k];
-    return PyLong_FromUnsignedLongLong(off);
+    const char *k;
+    Py_ssize_t klen;
+    if (!PyArg_Parse(serial, "y#", &k, &klen)) return -1;
+    if (klen < 2 || klen > KEYW || (unsigned char)k[0] != klen - 1) return 0;
+    memcpy(key, k, (size_t)klen);
+    *ok = 1;
+    return 0;
 }
 
-/* entry(der, offset) -> (serial, time_tag, time, reason, invalidity_time)
- * reason is -1 when absent; invalidity_time is None when absent. */
-static PyObject *entry(PyObject *self, PyObject *args) {
+/* Offset of the entry for serial, -1 if absent, -2 on error. */
+static long long find_offset(const char *index, Py_ssize_t index_len, const Py_buffer *der,
+                             PyObject *serial) {
+    unsigned char key[KEYW];
+    int ok;
+    if (make_key(serial, key, &ok) < 0) return -2;
+    if (!ok || index_len < HEADER + SLOTW) return -1;
+    size_t slot;
+    uint64_t off1 = probe((const unsigned char *)index, der->buf, key, hash_key(key), &slot);
+    return off1 ? (long long)(off1 - 1) : -1;
+}
+
+/* lookup(index, der, serial) -> entry offset or -1; der must be the CRL that was scanned. */
+static PyObject *lookup(PyObject *self, PyObject *args) {
+    const char *index;
+    Py_ssize_t index_len;
     Py_buffer view;
-    Py_ssize_t offset;
-    if (!PyArg_ParseTuple(args, "y*n", &view, &offset)) return NULL;
-    scan_t s = {view.buf, view.len, NULL, 0};
+    PyObject *serial;
+    if (!PyArg_ParseTuple(args, "y#y*O", &index, &index_len, &view, &serial)) return NULL;
+    long long off = find_offset(index, index_len, &view, serial);
+    PyBuffer_Release(&view);
+    if (off == -2) return NULL;
+    return PyLong_FromLongLong(off);
+}
+
+/* A UTCTime (YYMMDDHHMMSSZ; 50-99 are 19xx, RFC 5280 §4.1.2.5.1) or GeneralizedTime
+ * (YYYYMMDDHHMMSSZ) as an aware datetime in UTC, or NULL with ValueError (datetime itself
+ * rejects calendar impossibilities such as 30 February). */
+static PyObject *time_tuple(const unsigned char *t, Py_ssize_t n) {
+    int v[7], k = 0, year;
+    if (n != 13 && n != 15) goto bad;
+    if (t[n - 1] != 'Z') goto bad;
+    for (Py_ssize_t i = 0; i < n - 1; i++)
+        if (t[i] < '0' || t[i] > '9') goto bad;
+    if (n == 13) {
+        year = (t[0] - '0') * 10 + (t[1] - '0');
+        year += year >= 50 ? 1900 : 2000;
+        k = 2;
+    } else {
+        year = (t[0] - '0') * 1000 + (t[1] - '0') * 100 + (t[2] - '0') * 10 + (t[3] - '0');
+        k = 4;
+    }
+    v[0] = year;
+    for (int f = 1; f < 6; f++, k += 2) v[f] = (t[k] - '0') * 10 + (t[k + 1] - '0');
+    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 59)
+        goto bad;
+    return PyDateTimeAPI->DateTime_FromDateAndTime(v[0], v[1], v[2], v[3], v[4], v[5], 0,
+                                                   PyDateTime_TimeZone_UTC,
+                                                   PyDateTimeAPI->DateTimeType);
+bad:
+    PyErr_SetString(PyExc_ValueError, "malformed UTCTime/GeneralizedTime");
+    return NULL;
+}
+
+/* entry(der, offset) -> (serial, revocation_time, reason, invalidity_time)
+ * times are datetimes (see time_tuple); reason is -1 and invalidity_time None when absent. */
+static PyObject *decode_entry(const unsigned char *der, Py_ssize_t len, Py_ssize_t offset) {
+    scan_t s = {der, len, NULL, 0};
     tlv_t e, serial, date, exts;
     int flags = 0, reason = -1;
-    PyObject *invalidity = Py_None;
+    PyObject *invalidity = Py_None, *revoked = NULL, *result = NULL;
     Py_INCREF(Py_None);
     if (offset < 0 || offset >= s.end) { fail(&s, offset, "entry offset out of range"); goto error; }
     if (read_tlv(&s, offset, s.end, &e) < 0) goto error;
@@ -357,7 +431,7 @@ static PyObject *entry(PyObject *self, PyObject *args) {
         while (pos < exts.cend) {
             tlv_t ext, oid, value, inner;
             int critical;
-            read_tlv(&s, pos, exts.cend, &ext);
+            read_tlv(&s, pos, exts.cend, &ext);  /* checked by scan_entry */
             read_extension(&s, &ext, &oid, &value, &critical);
             if (oid_is(&s, &oid, OID_REASON)) {
                 if (read_tlv(&s, value.cstart, value.cend, &inner) < 0) goto error;
@@ -366,27 +440,56 @@ static PyObject *entry(PyObject *self, PyObject *args) {
                 reason = s.b[inner.cstart];
             } else if (oid_is(&s, &oid, OID_INVALIDITY)) {
                 if (read_tlv(&s, value.cstart, value.cend, &inner) < 0) goto error;
-                if (inner.tag != 0x18 || inner.cend - inner.cstart != 15 || inner.cend != value.cend)
+                if (inner.tag != 0x18 || inner.cend != value.cend)
                     { fail(&s, inner.start, "malformed invalidityDate"); goto error; }
                 Py_DECREF(invalidity);
-                invalidity = PyBytes_FromStringAndSize((const char *)s.b + inner.cstart, 15);
+                invalidity = time_tuple(s.b + inner.cstart, inner.cend - inner.cstart);
                 if (!invalidity) goto error_noscan;
             }
             pos = ext.cend;
         }
     }
-    PyObject *result = Py_BuildValue(
-        "y#iy#iN", (const char *)s.b + serial.cstart, serial.cend - serial.cstart, date.tag,
-        (const char *)s.b + date.cstart, date.cend - date.cstart, reason, invalidity);
-    PyBuffer_Release(&view);
+    revoked = time_tuple(s.b + date.cstart, date.cend - date.cstart);
+    if (!revoked) goto error_noscan;
+    result = Py_BuildValue("y#NiN", (const char *)s.b + serial.cstart,
+                           serial.cend - serial.cstart, revoked, reason, invalidity);
     return result;
 error:
     Py_XDECREF(invalidity);
-    PyBuffer_Release(&view);
     return raise_scan(&s);
 error_noscan:
-    PyBuffer_Release(&view);
+    Py_XDECREF(invalidity);
     return NULL;
+}
+
+static PyObject *entry(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t offset;
+    if (!PyArg_ParseTuple(args, "y*n", &view, &offset)) return NULL;
+    PyObject *result = decode_entry(view.buf, view.len, offset);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* find(index, der, serial) -> entry(der, offset) of serial's entry, or None */
+static PyObject *find(PyObject *self, PyObject *args) {
+    const char *index;
+    Py_ssize_t index_len;
+    Py_buffer view;
+    PyObject *serial;
+    if (!PyArg_ParseTuple(args, "y#y*O", &index, &index_len, &view, &serial)) return NULL;
+    long long off = find_offset(index, index_len, &view, serial);
+    PyObject *result;
+    if (off == -2) result = NULL;
+    else if (off == -1) { Py_INCREF(Py_None); result = Py_None; }
+    else result = decode_entry(view.buf, view.len, (Py_ssize_t)off);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static int compare_offsets(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 /* offsets(index) -> list of entry offsets in list order */
@@ -395,18 +498,23 @@ static PyObject *offsets(PyObject *self, PyObject *args) {
     Py_ssize_t index_len;
     if (!PyArg_ParseTuple(args, "y#", &index, &index_len)) return NULL;
     const unsigned char *base = (const unsigned char *)index;
-    if (index_len < HEADER) return PyList_New(0);
-    uint32_t count = get32(base);
-    const unsigned char *records = base + HEADER + ((size_t)1 << get32(base + 4)) * 4;
-    PyObject *list = PyList_New(count);
-    if (!list) return NULL;
-    for (uint32_t i = 0; i < count; i++) {
-        uint64_t off = 0;
-        for (int k = 0; k < 8; k++) off = (off << 8) | records[(size_t)i * RECW + KEYW + k];
-        PyObject *o = PyLong_FromUnsignedLongLong(off);
-        if (!o) { Py_DECREF(list); return NULL; }
-        PyList_SET_ITEM(list, i, o);
+    if (index_len < HEADER + SLOTW) return PyList_New(0);
+    size_t slots = (size_t)1 << get32(base + 4), count = 0;
+    uint64_t *found = PyMem_Malloc((get32(base) + 1) * sizeof(uint64_t));
+    if (!found) return PyErr_NoMemory();
+    for (size_t i = 0; i < slots; i++) {
+        uint64_t off1;
+        memcpy(&off1, base + HEADER + i * SLOTW + 8, 8);
+        if (off1) found[count++] = off1 - 1;
     }
+    qsort(found, count, sizeof(uint64_t), compare_offsets);
+    PyObject *list = PyList_New((Py_ssize_t)count);
+    for (size_t i = 0; list && i < count; i++) {
+        PyObject *o = PyLong_FromUnsignedLongLong(found[i]);
+        if (!o) { Py_CLEAR(list); break; }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, o);
+    }
+    PyMem_Free(found);
     return list;
 }
 
@@ -415,14 +523,16 @@ static PyMethodDef methods[] = {
     {"lookup", lookup, METH_VARARGS, "Find a serial's entry offset in an index."},
     {"offsets", offsets, METH_VARARGS, "Entry offsets of an index, in list order."},
     {"entry", entry, METH_VARARGS, "Decode one revoked entry at an offset."},
+    {"find", find, METH_VARARGS, "Decode the entry of a serial, or None."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_crlscan", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__crlscan(void) {
+    PyDateTime_IMPORT;
+    if (PyDateTimeAPI == NULL) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
-    PyModule_AddIntConstant(m, "KEY_WIDTH", KEYW);
     PyModule_AddIntConstant(m, "FLAG_UNKNOWN_CRITICAL", FLAG_UNKNOWN_CRITICAL);
     PyModule_AddIntConstant(m, "FLAG_CERTIFICATE_ISSUER", FLAG_CERTIFICATE_ISSUER);
     PyModule_AddIntConstant(m, "FLAG_DUPLICATE_SERIAL", FLAG_DUPLICATE_SERIAL);

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -29,14 +29,16 @@ REASON_CODES: dict[int, x509.ReasonFlags] = {
 
 
 _INT64 = 1 << 63
+_UINT64 = 1 << 64
 
 
 class CRLFormatError(ValueError):
     """The bytes are not a well-formed DER CRL; the message names the problem and its offset."""
 
 
-@dataclass(frozen=True, slots=True)
-class RevokedEntry:
+class RevokedEntry(NamedTuple):
+    """One CRL entry (a tuple: constructed once per lookup hit, so it must be cheap)."""
+
     serial: int
     revocation_date: dt.datetime
     reason: x509.ReasonFlags | None = None
@@ -63,24 +65,6 @@ def serial_content(serial: int) -> bytes:
 def serial_key(serial: int) -> bytes:
     content = serial_content(serial)
     return bytes([len(content)]) + content
-
-
-def parse_time(tag: int, text: bytes) -> dt.datetime:
-    """UTCTime (two-digit years: 50–99 → 19xx, RFC 5280 §4.1.2.5.1) or GeneralizedTime, in Z."""
-    try:
-        digits = text.decode("ascii")
-        if not digits.endswith("Z") or not digits[:-1].isdigit():
-            raise ValueError
-        if tag == 0x17:
-            year = int(digits[:2])
-            year += 1900 if year >= 50 else 2000
-            rest = digits[2:]
-        else:
-            year, rest = int(digits[:4]), digits[4:]
-        return dt.datetime(year, int(rest[0:2]), int(rest[2:4]), int(rest[4:6]), int(rest[6:8]),
-                           int(rest[8:10]), tzinfo=dt.UTC)
-    except ValueError:
-        raise CRLFormatError(f"malformed time {text!r}") from None
 
 
 def verify_signature(public_key: object, signature: bytes, data: bytes,
@@ -163,28 +147,35 @@ class CRLIndex:
     def _offset(self, serial: int) -> int:
         # The scanner encodes 64-bit serials itself; longer ones (PKITS has 20-octet serials)
         # are encoded here.
-        if -_INT64 <= serial < _INT64:
-            return _crlscan.lookup(self._index, serial)
-        return _crlscan.lookup(self._index, serial_key(serial))
+        if -_INT64 <= serial < _UINT64:
+            return _crlscan.lookup(self._index, self.der, serial)
+        return _crlscan.lookup(self._index, self.der, serial_key(serial))
 
     def __contains__(self, serial: int) -> bool:
         return self._offset(serial) >= 0
 
     def lookup(self, serial: int) -> RevokedEntry | None:
-        offset = self._offset(serial)
-        return None if offset < 0 else self._entry(offset)
+        try:
+            found = _crlscan.find(self._index, self.der, serial if -_INT64 <= serial < _UINT64
+                                  else serial_key(serial))
+            if found is None:
+                return None
+            return RevokedEntry(serial, found[1], REASON_CODES[found[2]] if found[2] != -1
+                                else None, found[3])
+        except ValueError as exc:
+            raise CRLFormatError(f"malformed CRL entry: {exc}") from None
+        except KeyError:
+            raise CRLFormatError(f"unknown CRL reason code {found[2]}") from None
 
     def _entry(self, offset: int) -> RevokedEntry:
         try:
-            serial, tag, when, reason, invalidity = _crlscan.entry(self.der, offset)
+            content, when, reason, invalidity = _crlscan.entry(self.der, offset)
+            return RevokedEntry(int.from_bytes(content, "big", signed=True), when,
+                                REASON_CODES[reason] if reason != -1 else None, invalidity)
         except ValueError as exc:
             raise CRLFormatError(f"malformed CRL entry: {exc}") from None
-        if reason != -1 and reason not in REASON_CODES:
-            raise CRLFormatError(f"unknown CRL reason code {reason}")
-        return RevokedEntry(
-            int.from_bytes(serial, "big", signed=True), parse_time(tag, when),
-            REASON_CODES[reason] if reason != -1 else None,
-            parse_time(0x18, invalidity) if invalidity is not None else None)
+        except KeyError:
+            raise CRLFormatError(f"unknown CRL reason code {reason}") from None
 
     def entries(self) -> Iterator[RevokedEntry]:
         """Every entry, in list order."""
