@@ -35,12 +35,19 @@ from jpki.resident import Resident
 from jpki.store import PKIStore, Role, StoreError
 
 CA_VALIDITY = dt.timedelta(days=3652)
+CA_BACKDATE = dt.timedelta(days=3 * 365)
+"""A new store's first CA generations start this far in the past, so personas with past issue
+dates work; later generations start at their rollover."""
 RESPONDER_VALIDITY = dt.timedelta(days=3652)
 DEFAULT_BASE_URL = "http://127.0.0.1:8780"
 STORE_FILENAME = "pki.sqlite3"
 
 PKIStoreError = StoreError
 """Former name, kept for callers of the PEM-directory era."""
+
+
+class IssuanceError(ValueError):
+    """The CA cannot issue what was asked (e.g. a date outside its own validity)."""
 
 
 def new_rsa_key() -> rsa.RSAPrivateKey:
@@ -72,9 +79,12 @@ class CertificateAuthority:
     generation: int = 1
 
     @classmethod
-    def create(cls, kind: CAKind, now: dt.datetime, generation: int = 1) -> CertificateAuthority:
+    def create(cls, kind: CAKind, now: dt.datetime, generation: int = 1,
+               start: dt.datetime | None = None) -> CertificateAuthority:
+        """A new self-signed generation, valid from ``start`` (default: ``now`` back-dated)."""
         key = new_rsa_key()
-        cert = build_ca_certificate(kind, key, random_serial(), now, now + CA_VALIDITY)
+        start = start if start is not None else now - CA_BACKDATE
+        cert = build_ca_certificate(kind, key, random_serial(), start, start + CA_VALIDITY)
         return cls(kind, key, cert, generation)
 
 
@@ -200,6 +210,14 @@ class SimulatorPKI:
                 return ca
         raise StoreError(f"the {kind.key} CA has no generation {generation}")
 
+    def ca_at(self, kind: CAKind, when: dt.datetime) -> CertificateAuthority:
+        """The newest generation whose validity covers ``when``: it issues at that time."""
+        for ca in reversed(self.generations(kind)):
+            cert = ca.certificate
+            if cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
+                return ca
+        raise IssuanceError(f"no {kind.key} CA generation is valid at {when:%Y-%m-%d}")
+
     @property
     def sign_ca(self) -> CertificateAuthority:
         return self.ca(SIGN_CA)
@@ -237,7 +255,8 @@ class SimulatorPKI:
 
     def _add_generation(self, db, kind: CAKind, generation: int,
                         now: dt.datetime) -> CertificateAuthority:
-        ca = CertificateAuthority.create(kind, now, generation)
+        ca = CertificateAuthority.create(kind, now, generation,
+                                         start=None if generation == 1 else now)
         db.execute("INSERT INTO ca_generation(kind, generation, key_pem, cert_der) "
                    "VALUES (?, ?, ?, ?)", (kind.key, generation, _key_pem(ca.key),
                                            ca.certificate.public_bytes(serialization.Encoding.DER)))
@@ -282,14 +301,14 @@ class SimulatorPKI:
 
     def build_auth(self, resident: Resident, key: rsa.RSAPublicKey, issued: dt.datetime,
                    not_after: dt.datetime) -> tuple[CertificateAuthority, x509.Certificate]:
-        ca = self.auth_ca
+        ca = self.ca_at(AUTH_CA, issued)
         return ca, build_auth_certificate(_auth_identifier(resident.municipality_code), key,
                                           ca.certificate, ca.key,
                                           self._request(ca, issued, not_after))
 
     def build_sign(self, resident: Resident, key: rsa.RSAPublicKey, issued: dt.datetime,
                    not_after: dt.datetime) -> tuple[CertificateAuthority, x509.Certificate]:
-        ca = self.sign_ca
+        ca = self.ca_at(SIGN_CA, issued)
         return ca, build_sign_certificate(resident, _sign_common_name(
             issued, resident.municipality_code), key, ca.certificate, ca.key,
             self._request(ca, issued, not_after))

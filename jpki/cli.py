@@ -13,12 +13,11 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from cardsim.storage import CardImageError
 from jpki import lifecycle
-from jpki.ca import DEFAULT_BASE_URL, CardCertificates, SimulatorPKI, new_rsa_key
+from jpki.ca import DEFAULT_BASE_URL, CardCertificates, IssuanceError, SimulatorPKI, new_rsa_key
 from jpki.profile import CA_KINDS
 from jpki.store import Role, StoreError
-
-DEFAULT_STORE = "pki"
 
 
 def _parse_time(text: str | None) -> dt.datetime:
@@ -41,10 +40,16 @@ class _Time(click.ParamType):
 
 
 TIME = _Time()
+def default_store() -> str:
+    """The same default as ``mynacard card issue --pki``."""
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return os.environ.get("MYNACARD_PKI") or str(data_home / "mynacard" / "pki")
+
+
 store_option = click.option(
-    "--store", "store_path", type=click.Path(path_type=Path),
-    default=lambda: os.environ.get("MYNACARD_PKI", DEFAULT_STORE), show_default="pki",
-    help="PKI store: a directory (pki.sqlite3 inside) or a .sqlite3 file; env MYNACARD_PKI.")
+    "--store", "--pki", "store_path", type=click.Path(path_type=Path), default=default_store,
+    show_default="$MYNACARD_PKI or ~/.local/share/mynacard/pki",
+    help="PKI store: a directory (pki.sqlite3 inside) or a .sqlite3 file.")
 now_option = click.option("--now", type=TIME, default=None,
                           help="The event's time (ISO 8601; default: the clock).")
 
@@ -87,7 +92,7 @@ def _lifecycle_errors(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except StoreError as exc:
+        except (StoreError, IssuanceError, CardImageError) as exc:
             raise click.ClickException(str(exc)) from exc
 
     wrapper.__name__ = func.__name__
@@ -137,6 +142,16 @@ def issue(store_path: Path, resident_file: Path, card_id: str | None, card_expir
     _print_certificates(certs, out)
 
 
+def _card(card: str) -> tuple[str, Path | None]:
+    """CARD is a card id in the store, or a card image directory (its id is in the image)."""
+    path = Path(card)
+    if (path / "card.json").is_file():
+        from jpki.cardimage import card_id
+
+        return card_id(path), path
+    return card, None
+
+
 def _event_command(name: str, help_text: str, needs_resident: bool = False):
     def decorator(func):
         func = _lifecycle_errors(func)
@@ -146,66 +161,78 @@ def _event_command(name: str, help_text: str, needs_resident: bool = False):
         if needs_resident:
             func = click.option("--resident", "resident_file", required=True,
                                 type=click.Path(exists=True, path_type=Path))(func)
-        func = click.argument("card_id")(func)
+        func = click.argument("card")(func)
         func = store_option(func)
-        return pki.command(name, help=help_text)(func)
+        return pki.command(name, help=help_text + " CARD is a card id or a card image "
+                           "directory; for an image, new keys and certificates are written "
+                           "into it.")(func)
     return decorator
 
 
+def _has_sign(pki_: SimulatorPKI, card_id: str) -> bool:
+    return any(r.role is Role.SIGN for r in lifecycle.live_certificates(pki_, card_id))
+
+
 @_event_command("renew", "Renew both certificates (old ones revoked: superseded).")
-def renew_cmd(store_path, card_id, out, now):
-    pki_ = _open(store_path)
-    has_sign = any(r.role is Role.SIGN for r in lifecycle.live_certificates(pki_, card_id))
-    _report(lifecycle.renew(pki_, card_id, _card_key(), _card_key() if has_sign else None,
-                            now or _parse_time(None)), out)
+def renew_cmd(store_path, card, out, now):
+    pki_, (card_id, image) = _open(store_path), _card(card)
+    when = now or _parse_time(None)
+    if image is not None:
+        from jpki import cardimage
+
+        _report(cardimage.renew(pki_, image, when), out)
+        return
+    _report(lifecycle.renew(pki_, card_id, _card_key(),
+                            _card_key() if _has_sign(pki_, card_id) else None, when), out)
 
 
 @_event_command("change-address", "Change of address or name: new signing certificate, old "
                 "one revoked (affiliationChanged); authentication untouched.",
                 needs_resident=True)
-def change_address_cmd(store_path, card_id, resident_file, out, now):
-    pki_ = _open(store_path)
+def change_address_cmd(store_path, card, resident_file, out, now):
+    pki_, (card_id, image) = _open(store_path), _card(card)
     resident = lifecycle.resident_from_json(resident_file.read_text(encoding="utf-8"))
-    _report(lifecycle.change_resident(pki_, card_id, resident, _card_key(),
-                                      now or _parse_time(None)), out)
+    when = now or _parse_time(None)
+    if image is not None:
+        from jpki import cardimage
 
-
-@_event_command("loss", "Report a lost card: both certificates on hold.")
-def loss_cmd(store_path, card_id, out, now):
-    _report(lifecycle.report_loss(_open(store_path), card_id, now or _parse_time(None)), out)
-
-
-@_event_command("found", "A lost card was found: held certificates revoked, never released.")
-def found_cmd(store_path, card_id, out, now):
-    _report(lifecycle.card_found(_open(store_path), card_id, now or _parse_time(None)), out)
+        _report(cardimage.change_resident(pki_, image, resident, when), out)
+        return
+    _report(lifecycle.change_resident(pki_, card_id, resident,
+                                      _card_key() if _has_sign(pki_, card_id) else None, when),
+            out)
 
 
 @_event_command("reissue", "Reissue a card's certificates after loss.")
-def reissue_cmd(store_path, card_id, out, now):
-    pki_ = _open(store_path)
+def reissue_cmd(store_path, card, out, now):
+    pki_, (card_id, image) = _open(store_path), _card(card)
+    when = now or _parse_time(None)
+    if image is not None:
+        from jpki import cardimage
+
+        _report(cardimage.reissue(pki_, image, when), out)
+        return
     had_sign = any(r.role is Role.SIGN for r in pki_.store.card_certificates(card_id))
     _report(lifecycle.reissue(pki_, card_id, _card_key(), _card_key() if had_sign else None,
-                              now or _parse_time(None)), out)
+                              when), out)
 
 
-@_event_command("death", "The holder died: every certificate revoked.")
-def death_cmd(store_path, card_id, out, now):
-    _report(lifecycle.death(_open(store_path), card_id, now or _parse_time(None)), out)
+def _simple_event(name: str, help_text: str, event) -> None:
+    @_event_command(name, help_text)
+    def command(store_path, card, out, now):
+        _report(event(_open(store_path), _card(card)[0], now or _parse_time(None)), out)
 
 
-@_event_command("revoke", "Revocation at the holder's request (both certificates).")
-def revoke_cmd(store_path, card_id, out, now):
-    _report(lifecycle.user_request(_open(store_path), card_id, now or _parse_time(None)), out)
-
-
-@_event_command("compromise", "Key compromise: both certificates revoked (keyCompromise).")
-def compromise_cmd(store_path, card_id, out, now):
-    _report(lifecycle.key_compromise(_open(store_path), card_id, now or _parse_time(None)), out)
-
-
-@_event_command("release-hold", "Lift the hold of a smartphone authentication certificate.")
-def release_hold_cmd(store_path, card_id, out, now):
-    _report(lifecycle.release_hold(_open(store_path), card_id, now or _parse_time(None)), out)
+_simple_event("loss", "Report a lost card: both certificates on hold.", lifecycle.report_loss)
+_simple_event("found", "A lost card was found: held certificates revoked, never released.",
+              lifecycle.card_found)
+_simple_event("death", "The holder died: every certificate revoked.", lifecycle.death)
+_simple_event("revoke", "Revocation at the holder's request (both certificates).",
+              lifecycle.user_request)
+_simple_event("compromise", "Key compromise: both certificates revoked (keyCompromise).",
+              lifecycle.key_compromise)
+_simple_event("release-hold", "Lift the hold of a smartphone authentication certificate.",
+              lifecycle.release_hold)
 
 
 @pki.command()
@@ -219,11 +246,11 @@ def expire(store_path: Path, now: dt.datetime | None) -> None:
 
 @pki.command()
 @store_option
-@click.argument("card_id")
-def status(store_path: Path, card_id: str) -> None:
-    """A card's certificates and their status."""
+@click.argument("card")
+def status(store_path: Path, card: str) -> None:
+    """A card's certificates and their status (CARD: card id or card image directory)."""
     pki_ = _open(store_path)
-    for r in pki_.store.card_certificates(card_id):
+    for r in pki_.store.card_certificates(_card(card)[0]):
         reason = r.reason.value if r.reason else "-"
         click.echo(f"{r.role.value} {r.kind}-g{r.generation} {r.serial:#x} {r.status.value} "
                    f"{reason}")

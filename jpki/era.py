@@ -42,5 +42,8 @@ def era_yymmdd(day: dt.date) -> str:
 
 
 def jpki_birth_date(day: dt.date) -> str:
-    """``EYYYYMMDD`` of the signing certificate's birth-date otherName (era digit, then AD)."""
+    """``EYYYYMMDD`` of the signing certificate's birth-date otherName.
+
+    E is the era digit; the date itself is Gregorian.
+    """
     return f"{era_of(day).code}{day:%Y%m%d}"

@@ -160,7 +160,8 @@ def issue_card(pki: SimulatorPKI, resident: Resident, auth_key: rsa.RSAPublicKey
         auth = _issue(pki, db, card_id, resident, Role.AUTH, auth_key, issued, card_expiry)
         sign = (None if sign_key is None else
                 _issue(pki, db, card_id, resident, Role.SIGN, sign_key, issued, card_expiry))
-    return CardCertificates(auth, sign, pki.auth_ca.certificate, pki.sign_ca.certificate, card_id)
+    return CardCertificates(auth, sign, pki.ca_at(AUTH_CA, issued).certificate,
+                            pki.ca_at(SIGN_CA, issued).certificate, card_id)
 
 
 def renew(pki: SimulatorPKI, card_id: str, auth_key: rsa.RSAPublicKey,

@@ -176,20 +176,22 @@ def _key_usage(*, digital_signature: bool = False, non_repudiation: bool = False
         decipher_only=False)
 
 
-def certificate_expiry(issued: dt.date, birth_date: dt.date, card_expiry: dt.date) -> dt.datetime:
-    """End of the 5th birthday after issuance (JST), capped by the card's own expiry.
-
-    A 29 February birthday falls on 28 February in common years.
-    """
+def nth_birthday_after(issued: dt.date, birth_date: dt.date, n: int) -> dt.date:
+    """The n-th birthday strictly after ``issued``; 29 February falls on 28 February in
+    common years."""
     def birthday_in(year: int) -> dt.date:
         try:
             return birth_date.replace(year=year)
         except ValueError:
             return dt.date(year, 2, 28)
 
-    first = birthday_in(issued.year)
-    first_year = issued.year if first > issued else issued.year + 1
-    end = min(birthday_in(first_year + 4), card_expiry)
+    first_year = issued.year if birthday_in(issued.year) > issued else issued.year + 1
+    return birthday_in(first_year + n - 1)
+
+
+def certificate_expiry(issued: dt.date, birth_date: dt.date, card_expiry: dt.date) -> dt.datetime:
+    """End (JST) of the 5th birthday after issuance, capped by the card's own expiry."""
+    end = min(nth_birthday_after(issued, birth_date, 5), card_expiry)
     return dt.datetime.combine(end, dt.time(23, 59, 59), JST).astimezone(dt.UTC)
 
 

@@ -1,0 +1,129 @@
+"""公的個人認証AP (JPKI-AP), AID D3 92 F0 00 26 01 00 00 00 01 (facts §3).
+
+Every file the application holds, with its access rule, is in ``FILES`` below.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from cardsim.application import CLA_PROPRIETARY, Application
+from cardsim.errors import StatusError
+from cardsim.files import ALWAYS, BinaryEF, KeyEF, OpaqueEF, PinEF, after_verify
+from cardsim.pin import AUTH_PIN, SIGN_PASSWORD
+from cardsim.signing import SIGNATURE_SCHEMES
+from iso7816.apdu import CommandAPDU
+from iso7816.sw import SW
+
+AID = bytes.fromhex("D392F000260100000001")
+
+EF_SIGN_CERT = 0x0001
+EF_SIGN_CA_CERT = 0x0002
+EF_TOKEN_INFO = 0x0006
+EF_CERT_AVAILABILITY = 0x0008
+EF_AUTH_CERT = 0x000A
+EF_AUTH_CA_CERT = 0x000B
+EF_AUTH_KEY = 0x0017
+EF_AUTH_PIN = 0x0018
+EF_SIGN_KEY = 0x001A
+EF_SIGN_PIN = 0x001B
+
+INS_COMPUTE_DIGITAL_SIGNATURE = 0x2A
+
+CERTIFICATE_EF_SIZE = 2048
+"""Certificate EFs are larger than the DER they hold; the rest is filler (facts §3.2)."""
+FILLER = 0xFF
+CERT_AVAILABLE = 0x8F
+"""EF 0008 byte value on cards carrying the certificate (facts §3.1)."""
+
+
+class JPKIApplication(Application):
+    NAME = "jpki"
+    AID = AID
+    FILES = {
+        EF_SIGN_CERT: BinaryEF("署名用電子証明書", read=after_verify(EF_SIGN_PIN)),
+        EF_SIGN_CA_CERT: BinaryEF("署名用CA証明書", read=ALWAYS),
+        0x0005: OpaqueEF("exists on the real card; purpose unknown"),
+        EF_TOKEN_INFO: BinaryEF("token info (PKCS#11 CK_TOKEN_INFO, 160 bytes)", read=ALWAYS),
+        EF_CERT_AVAILABILITY: BinaryEF("certificate availability", read=ALWAYS),
+        0x0009: OpaqueEF("protected; purpose unknown"),
+        EF_AUTH_CERT: BinaryEF("利用者証明用電子証明書", read=ALWAYS),
+        EF_AUTH_CA_CERT: BinaryEF("利用者証明用CA証明書", read=ALWAYS),
+        0x0016: OpaqueEF("terminal CA key reference (SET PUBLIC IC KEY)"),
+        EF_AUTH_KEY: KeyEF("利用者証明用秘密鍵", use=after_verify(EF_AUTH_PIN)),
+        EF_AUTH_PIN: PinEF(AUTH_PIN),
+        EF_SIGN_KEY: KeyEF("署名用秘密鍵", use=after_verify(EF_SIGN_PIN)),
+        EF_SIGN_PIN: PinEF(SIGN_PASSWORD),
+    }
+
+    def compute_digital_signature(self, apdu: CommandAPDU) -> bytes:
+        fid, ef = self.referenced_key(apdu.p2)
+        if not apdu.data or apdu.le is None:
+            raise StatusError(SW.WRONG_LENGTH)
+        scheme = SIGNATURE_SCHEMES.get(apdu.p1)
+        if scheme is None:
+            raise StatusError(SW.INCORRECT_P1P2)
+        signature = scheme(self.store.key(self.key_name(fid)), apdu.data)
+        if self.store.content.options.get("verify_per_signature"):
+            self.verified -= ef.use.pins
+        return signature
+
+    INSTRUCTIONS = {
+        **Application.INSTRUCTIONS,
+        (CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE): compute_digital_signature,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """EF 0006: PKCS#11 CK_TOKEN_INFO with 4-byte big-endian CK_ULONGs (160 bytes).
+
+    Defaults are the values observed on a physical card (facts §3.1), which are illustrative.
+    """
+
+    label: str = "JPKIAPICCTOKEN2"
+    manufacturer_id: str = "0" * 31 + "1"
+    model: str = "E16R01NJ"
+    serial_number: str = "0000000020500003"
+    flags: int = 0x0000040D
+    max_session_count: int = 1
+    session_count: int = 0
+    max_rw_session_count: int = 1
+    rw_session_count: int = 0
+    max_pin_len: int = 16
+    min_pin_len: int = 6
+    memory: int = 0xFFFFFFFF
+    hardware_version: bytes = b"03"
+    firmware_version: bytes = b"01"
+    utc_time: bytes = b" " * 16
+
+    LAYOUT = struct.Struct(">32s32s16s16s11L2s2s16s")
+
+    def encode(self) -> bytes:
+        def text(value: str, width: int) -> bytes:
+            raw = value.encode("ascii")
+            if len(raw) > width:
+                raise ValueError(f"{value!r} is longer than {width} bytes")
+            return raw.ljust(width, b" ")
+
+        return self.LAYOUT.pack(
+            text(self.label, 32), text(self.manufacturer_id, 32), text(self.model, 16),
+            text(self.serial_number, 16), self.flags, self.max_session_count,
+            self.session_count, self.max_rw_session_count, self.rw_session_count,
+            self.max_pin_len, self.min_pin_len, self.memory, self.memory, self.memory,
+            self.memory, self.hardware_version, self.firmware_version, self.utc_time)
+
+
+def certificate_ef(der: bytes, size: int = CERTIFICATE_EF_SIZE) -> bytes:
+    """A certificate EF's physical content: the DER, then filler to the EF size."""
+    if der[:2] != b"\x30\x82":
+        raise ValueError("certificate EFs must start 30 82 LL LL (OpenSC reads the length there)")
+    if len(der) > size:
+        raise ValueError(f"certificate of {len(der)} bytes does not fit a {size}-byte EF")
+    return der + bytes((FILLER,)) * (size - len(der))
+
+
+def certificate_availability(has_sign: bool, has_auth: bool = True) -> bytes:
+    return bytes((CERT_AVAILABLE if has_sign else 0x00, CERT_AVAILABLE if has_auth else 0x00,
+                  0x00))

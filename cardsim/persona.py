@@ -1,0 +1,187 @@
+"""Card profiles ("personas"): who the card belongs to and how it is set up, from YAML.
+
+Every rule a persona breaks is reported as ``PersonaError`` naming the field and the rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cardsim.atr import ATRS, DEFAULT_ATR
+from cardsim.pin import AUTH_PIN, FOUR_DIGITS, SIGN_PASSWORD, PinPolicy
+from jpki import mynumber
+from jpki.profile import nth_birthday_after
+from jpki.resident import Resident, Sex
+
+SEXES = {"male": Sex.MALE, "female": Sex.FEMALE, "unknown": Sex.UNKNOWN,
+         "not-applicable": Sex.NOT_APPLICABLE}
+FOUR_DIGIT_PIN = PinPolicy("4-digit PIN", 3, FOUR_DIGITS, "exactly 4 digits")
+ADULT_AGE = 18
+SIGN_CERT_MIN_AGE = 15
+
+
+class PersonaError(ValueError):
+    """A persona file breaks a rule; the message names the field and the rule."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+@dataclass(frozen=True, slots=True)
+class Pins:
+    auth: str
+    sign: str
+    text: str
+    resident: str
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    resident: Resident
+    my_number: str
+    pins: Pins
+    issued: dt.date
+    card_expiry: dt.date
+    atr: str
+    security_code: str
+    card_serial: str
+
+    def age_on(self, day: dt.date) -> int:
+        born = self.resident.birth_date
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    @property
+    def gets_sign_certificate(self) -> bool:
+        """署名用電子証明書 is not issued to children under 15 (facts §11.2)."""
+        return self.age_on(self.issued) >= SIGN_CERT_MIN_AGE
+
+
+def _get(data: dict[str, Any], path: str, *, required: bool = True, default: Any = None) -> Any:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node or node[part] is None:
+            if required:
+                raise PersonaError(path, "is required")
+            return default
+        node = node[part]
+    return node
+
+
+def _text(data: dict[str, Any], path: str, *, required: bool = True,
+          default: str | None = None) -> str | None:
+    value = _get(data, path, required=required, default=default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PersonaError(path, "must be a string")
+    text = str(value).strip()
+    if required and not text:
+        raise PersonaError(path, "must not be empty")
+    return text
+
+
+def _date(data: dict[str, Any], path: str, *, required: bool = True) -> dt.date | None:
+    value = _get(data, path, required=required)
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise PersonaError(path, "must be a date YYYY-MM-DD") from None
+
+
+def _pin(data: dict[str, Any], path: str, policy: PinPolicy, default: str) -> str:
+    value = _text(data, path, required=False, default=default)
+    assert value is not None
+    if not policy.accepts(value.encode("ascii", "replace")):
+        raise PersonaError(path, policy.rule)
+    return value
+
+
+def parse_persona(data: Any, today: dt.date | None = None) -> Persona:
+    if not isinstance(data, dict):
+        raise PersonaError("(top level)", "must be a mapping of fields")
+    today = today or dt.date.today()
+    family = _text(data, "name.family")
+    given = _text(data, "name.given", required=False, default="")
+    for field, value in (("name.family", family), ("name.given", given)):
+        if value and ("\u3000" in value or " " in value):
+            raise PersonaError(field, "must not contain spaces (family and given are separate)")
+    birth = _date(data, "birth_date")
+    assert birth is not None and family is not None
+    if birth > today:
+        raise PersonaError("birth_date", "must not be in the future")
+    sex_text = _text(data, "sex")
+    if sex_text not in SEXES:
+        raise PersonaError("sex", f"must be one of {', '.join(SEXES)}")
+    code = _text(data, "municipality.code")
+    if not (code and len(code) == 5 and code.isascii() and code.isdigit()):
+        raise PersonaError("municipality.code", "must be 5 digits (全国地方公共団体コード)")
+    resident = Resident(
+        family_name=family, given_name=given or "", address=_text(data, "address") or "",
+        birth_date=birth, sex=SEXES[sex_text], municipality_code=code,
+        prefecture_romaji=_ascii(data, "municipality.prefecture"),
+        municipality_romaji=_ascii(data, "municipality.name"))
+    number = _text(data, "my_number", required=False)
+    if number is None:
+        number = mynumber.generate()
+    else:
+        try:
+            mynumber.validate(number)
+        except mynumber.InvalidMyNumber as exc:
+            raise PersonaError("my_number", str(exc)) from None
+    pins = Pins(auth=_pin(data, "pins.auth", AUTH_PIN, "1234"),
+                sign=_pin(data, "pins.sign", SIGN_PASSWORD, "ABC123"),
+                text=_pin(data, "pins.text", FOUR_DIGIT_PIN, "1234"),
+                resident=_pin(data, "pins.resident", FOUR_DIGIT_PIN, "1234"))
+    issued = _date(data, "card.issued", required=False) or today
+    if issued < birth:
+        raise PersonaError("card.issued", "must not be before birth_date")
+    adult = issued.year - birth.year - ((issued.month, issued.day) < (birth.month, birth.day)) \
+        >= ADULT_AGE
+    expiry = _date(data, "card.expiry", required=False) or nth_birthday_after(
+        issued, birth, 10 if adult else 5)
+    if expiry <= issued:
+        raise PersonaError("card.expiry", "must be after card.issued")
+    atr = _text(data, "card.atr", required=False, default=DEFAULT_ATR)
+    if atr not in ATRS:
+        raise PersonaError("card.atr", f"must be one of {', '.join(ATRS)}")
+    security_code = _text(data, "card.security_code", required=False, default="0000")
+    if not (security_code and len(security_code) == 4 and security_code.isdigit()):
+        raise PersonaError("card.security_code", "must be 4 digits")
+    serial = _text(data, "card.serial", required=False, default=f"4{number[:14]:0<14}")
+    if not (serial and len(serial) == 15 and serial.isascii() and serial.isdigit()):
+        raise PersonaError("card.serial", "must be 15 digits")
+    return Persona(resident, number, pins, issued, expiry, atr, security_code, serial)
+
+
+def _ascii(data: dict[str, Any], path: str) -> str:
+    value = _text(data, path)
+    assert value is not None
+    if not value.isascii():
+        raise PersonaError(path, "must be romaji (ASCII), e.g. Kiyose-shi")
+    return value
+
+
+def load_persona(path: Path | str, today: dt.date | None = None) -> Persona:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PersonaError(str(path), f"cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise PersonaError(str(path), "must be UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise PersonaError(str(path), f"is not valid YAML ({exc})") from None
+    return parse_persona(data, today)
