@@ -9,17 +9,16 @@ travels in the response. A configured failure mode answers tryLater or unauthori
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import threading
 from collections.abc import Callable
 from enum import Enum
 
-from asn1crypto import keys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from jpki.ca import SimulatorPKI
+from jpki.certid import key_hash, name_hash
 from jpki.profile import CA_KINDS
 from jpki.store import Status, StoreError
 
@@ -30,19 +29,6 @@ class FailureMode(Enum):
     NONE = "none"
     TRY_LATER = "trylater"
     UNAUTHORIZED = "unauthorized"
-
-
-def key_hash(certificate: x509.Certificate, algorithm: hashes.HashAlgorithm) -> bytes:
-    """Hash of the subjectPublicKey BIT STRING value, as CertID's issuerKeyHash."""
-    spki = certificate.public_key().public_bytes(serialization.Encoding.DER,
-                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
-    bits = keys.PublicKeyInfo.load(spki)["public_key"].contents[1:]
-    return hashlib.new(algorithm.name, bits).digest()
-
-
-def name_hash(certificate: x509.Certificate, algorithm: hashes.HashAlgorithm) -> bytes:
-    return hashlib.new(algorithm.name,
-                       certificate.subject.public_bytes(serialization.Encoding.DER)).digest()
 
 
 class OCSPResponder:

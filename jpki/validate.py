@@ -16,7 +16,6 @@ a failing verdict, never an exception (fail closed).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -27,7 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
-from jpki.crlindex import CRLFormatError, CRLIndex, verify_signature
+from jpki.certid import key_hash, name_hash
+from jpki.crlindex import CRLFormatError, CRLIndex, RevokedEntry, verify_signature
 from jpki.names import name_key, names_match
 
 MAX_PATH_DEPTH = 12
@@ -378,7 +378,7 @@ class Validator:
 
     def _check_path(self, path: tuple[x509.Certificate, ...], when: dt.datetime, depth: int,
                     visiting: frozenset[bytes]) -> ValidationResult:
-        anchor, chain = path[0], path[1:]
+        chain = path[1:]
         max_path_length = len(chain)
         for i, cert in enumerate(chain):
             last = i == len(chain) - 1
@@ -433,7 +433,6 @@ class Validator:
                 return ValidationResult(status.verdict or Verdict.NO_REVOCATION_INFO,
                                         f"{cert.subject.rfc4514_string()}: {status.detail}",
                                         path=path, in_revocation_info=True)
-        del anchor
         return ValidationResult(Verdict.VALID, "valid", path=path)
 
     def _status(self, cert: x509.Certificate, issuer: x509.Certificate, when: dt.datetime,
@@ -679,7 +678,7 @@ class Validator:
         return _GOOD
 
     @staticmethod
-    def _entry(crl: _CRL, cert: x509.Certificate, crl_issuer: x509.Name):
+    def _entry(crl: _CRL, cert: x509.Certificate, crl_issuer: x509.Name) -> RevokedEntry | None:
         if not crl.index.is_indirect:
             if not names_match(crl_issuer, cert.issuer):
                 return None
@@ -687,8 +686,6 @@ class Validator:
         # Indirect CRL: entries belong to the issuer named by the latest certificateIssuer
         # entry extension (RFC 5280 §5.3.3); small lists only, so cryptography walks them.
         current = crl_issuer
-        from jpki.crlindex import RevokedEntry
-
         full = x509.load_der_x509_crl(crl.index.der)
         for revoked in full:
             names = _extension(revoked, x509.CertificateIssuer)
@@ -783,14 +780,8 @@ class Validator:
     @staticmethod
     def _cert_id_matches(single: ocsp.OCSPSingleResponse, issuer: x509.Certificate) -> bool:
         algorithm = single.hash_algorithm
-        name_hash = hashlib.new(algorithm.name,
-                                issuer.subject.public_bytes(serialization.Encoding.DER)).digest()
-        spki = _spki(issuer.public_key())
-        from asn1crypto import keys
-
-        key_bits = keys.PublicKeyInfo.load(spki)["public_key"].contents[1:]
-        key_hash = hashlib.new(algorithm.name, key_bits).digest()
-        return single.issuer_name_hash == name_hash and single.issuer_key_hash == key_hash
+        return (single.issuer_name_hash == name_hash(issuer, algorithm)
+                and single.issuer_key_hash == key_hash(issuer, algorithm))
 
     def _ocsp_signer(self, response: ocsp.OCSPResponse, issuer: x509.Certificate,
                      when: dt.datetime) -> x509.Certificate | str:

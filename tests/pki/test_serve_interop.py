@@ -151,7 +151,7 @@ def _hash_name(pki) -> bytes:
 
 
 def _hash_key(pki) -> bytes:
-    from jpki.ocsp import key_hash
+    from jpki.certid import key_hash
 
     return key_hash(pki.sign_ca.certificate, hashes.SHA1())
 
