@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jpki.ca import CardCertificates, SimulatorPKI
 from jpki.profile import AUTH_CA, SIGN_CA, CAKind, certificate_expiry
 from jpki.resident import Resident, Sex
-from jpki.store import CertificateRecord, Role, Status, StoreError
+from jpki.store import CertificateRecord, Role, Status, StoreError, serial_key
 
 ROLE_KIND: dict[Role, CAKind] = {Role.AUTH: AUTH_CA, Role.SIGN: SIGN_CA}
 
@@ -168,10 +168,12 @@ def renew(pki: SimulatorPKI, card_id: str, auth_key: rsa.RSAPublicKey,
           sign_key: rsa.RSAPublicKey | None, now: dt.datetime,
           card_expiry: dt.date | None = None) -> EventResult:
     """更新: both certificates replaced; the old ones revoked as superseded."""
-    current = card(pki, card_id)
-    _require_active(current)
-    expiry = card_expiry or current.card_expiry
+    # Reads happen inside the write transaction: another process cannot change the card
+    # between what we saw and what we write.
     with pki.store.transaction() as db:
+        current = card(pki, card_id)
+        _require_active(current)
+        expiry = card_expiry or current.card_expiry
         changed = _revoke(pki, db, live_certificates(pki, card_id), Status.REVOKED,
                           x509.ReasonFlags.superseded, now)
         db.execute("UPDATE card SET card_expiry = ? WHERE card_id = ?",
@@ -186,9 +188,9 @@ def change_resident(pki: SimulatorPKI, card_id: str, resident: Resident,
                     sign_key: rsa.RSAPublicKey | None, now: dt.datetime) -> EventResult:
     """Change of address or name: the signing certificate (which carries them) is revoked as
     affiliationChanged and, if ``sign_key`` is given, replaced; authentication is untouched."""
-    current = card(pki, card_id)
-    _require_active(current)
     with pki.store.transaction() as db:
+        current = card(pki, card_id)
+        _require_active(current)
         changed = _revoke(pki, db, live_certificates(pki, card_id, [Role.SIGN]), Status.REVOKED,
                           x509.ReasonFlags.affiliation_changed, now)
         db.execute("UPDATE card SET resident_json = ? WHERE card_id = ?",
@@ -200,9 +202,8 @@ def change_resident(pki: SimulatorPKI, card_id: str, resident: Resident,
 
 def report_loss(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResult:
     """紛失: every live certificate of the card goes on hold (一時保留)."""
-    current = card(pki, card_id)
-    _require_active(current)
     with pki.store.transaction() as db:
+        _require_active(card(pki, card_id))
         changed = _revoke(pki, db, [r for r in live_certificates(pki, card_id)
                                     if r.status is not Status.HOLD],
                           Status.HOLD, x509.ReasonFlags.certificate_hold, now)
@@ -212,10 +213,9 @@ def report_loss(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResul
 
 def card_found(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResult:
     """A lost card turned up: its held certificates are revoked, never released; reissue next."""
-    current = card(pki, card_id)
-    if current.state != "lost":
-        raise LifecycleError(f"card {card_id} was not reported lost")
     with pki.store.transaction() as db:
+        if card(pki, card_id).state != "lost":
+            raise LifecycleError(f"card {card_id} was not reported lost")
         changed = _revoke(pki, db, live_certificates(pki, card_id), Status.REVOKED,
                           x509.ReasonFlags.superseded, now)
         _set_card_state(db, card_id, "revoked")
@@ -226,11 +226,11 @@ def reissue(pki: SimulatorPKI, card_id: str, auth_key: rsa.RSAPublicKey,
             sign_key: rsa.RSAPublicKey | None, now: dt.datetime,
             card_expiry: dt.date | None = None) -> EventResult:
     """再発行 after loss: new certificates for the new card; anything still live is revoked."""
-    current = card(pki, card_id)
-    if current.state == "closed":
-        raise LifecycleError(f"card {card_id} is closed")
-    expiry = card_expiry or current.card_expiry
     with pki.store.transaction() as db:
+        current = card(pki, card_id)
+        if current.state == "closed":
+            raise LifecycleError(f"card {card_id} is closed")
+        expiry = card_expiry or current.card_expiry
         changed = _revoke(pki, db, live_certificates(pki, card_id), Status.REVOKED,
                           x509.ReasonFlags.superseded, now)
         db.execute("UPDATE card SET card_expiry = ?, state = 'active' WHERE card_id = ?",
@@ -243,8 +243,8 @@ def reissue(pki: SimulatorPKI, card_id: str, auth_key: rsa.RSAPublicKey,
 
 def death(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResult:
     """死亡: every certificate of the card revoked; the card is closed."""
-    card(pki, card_id)
     with pki.store.transaction() as db:
+        card(pki, card_id)
         changed = _revoke(pki, db, live_certificates(pki, card_id), Status.REVOKED,
                           x509.ReasonFlags.cessation_of_operation, now)
         _set_card_state(db, card_id, "closed")
@@ -254,8 +254,8 @@ def death(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResult:
 def user_request(pki: SimulatorPKI, card_id: str, now: dt.datetime,
                  roles: Iterable[Role] = (Role.AUTH, Role.SIGN)) -> EventResult:
     """失効申請 by the holder."""
-    card(pki, card_id)
     with pki.store.transaction() as db:
+        card(pki, card_id)
         changed = _revoke(pki, db, live_certificates(pki, card_id, roles), Status.REVOKED,
                           x509.ReasonFlags.unspecified, now)
     return EventResult(card_id, _refresh(pki, changed), None)
@@ -266,8 +266,8 @@ def key_compromise(pki: SimulatorPKI, card_id: str, now: dt.datetime,
                    roles: Iterable[Role] = (Role.AUTH, Role.SIGN)) -> EventResult:
     """A reported key compromise; ``invalidity_date`` is when the key is known or suspected to
     have been compromised (an entry extension, RFC 5280 §5.3.2)."""
-    card(pki, card_id)
     with pki.store.transaction() as db:
+        card(pki, card_id)
         changed = _revoke(pki, db, live_certificates(pki, card_id, roles), Status.REVOKED,
                           x509.ReasonFlags.key_compromise, now, invalidity_date or now)
     return EventResult(card_id, _refresh(pki, changed), None)
@@ -276,11 +276,11 @@ def key_compromise(pki: SimulatorPKI, card_id: str, now: dt.datetime,
 def release_hold(pki: SimulatorPKI, card_id: str, now: dt.datetime,
                  roles: Iterable[Role] = (Role.AUTH,)) -> EventResult:
     """Lift a hold (smartphone authentication certificate only, facts §14)."""
-    current = card(pki, card_id)
-    held = [r for r in live_certificates(pki, card_id, roles) if r.status is Status.HOLD]
-    if not held:
-        raise LifecycleError(f"card {card_id} has no held certificate to release")
     with pki.store.transaction() as db:
+        current = card(pki, card_id)
+        held = [r for r in live_certificates(pki, card_id, roles) if r.status is Status.HOLD]
+        if not held:
+            raise LifecycleError(f"card {card_id} has no held certificate to release")
         changed = _revoke(pki, db, held, Status.RELEASED, x509.ReasonFlags.remove_from_crl, now)
         if current.state == "lost":
             _set_card_state(db, card_id, "active")
@@ -289,13 +289,13 @@ def release_hold(pki: SimulatorPKI, card_id: str, now: dt.datetime,
 
 def expire(pki: SimulatorPKI, now: dt.datetime) -> tuple[CertificateRecord, ...]:
     """Mark good certificates past their notAfter as expired; nothing is revoked."""
-    records = [r for r in pki.store.certificates("status = 'good' AND not_after < ?",
-                                                 (now.astimezone(dt.UTC).isoformat(),))]
     with pki.store.transaction() as db:
+        records = pki.store.certificates("status IN ('good', 'released') AND not_after < ?",
+                                         (now.astimezone(dt.UTC).isoformat(),))
         for record in records:
             db.execute("UPDATE certificate SET status = 'expired' WHERE kind = ? AND "
                        "generation = ? AND serial = ?",
-                       (record.kind, record.generation, f"{record.serial:040x}"))
+                       (record.kind, record.generation, serial_key(record.serial)))
     return tuple(records)
 
 

@@ -328,7 +328,8 @@ class Validator:
         if not failures:
             return ValidationResult(Verdict.UNTRUSTED_CHAIN,
                                     "no chain of valid signatures to a trust anchor")
-        # Prefer the failure found deepest into a path: it is the most specific.
+        # Issuers whose key identifier matches the AKI were tried first: that path's failure
+        # is the one the certificate's issuer intended.
         return failures[0]
 
     # --- path building ----------------------------------------------------------------------
@@ -540,18 +541,17 @@ class Validator:
         candidates = [cert_issuer] if direct else []
         candidates += [c for c in [*self.anchors, *self.intermediates]
                        if names_match(c.subject, crl.header.issuer) and c is not cert_issuer]
-        saw_name = False
+        verified = False  # some key of the issuer's name verified the signature
         for candidate in candidates:
             if not names_match(candidate.subject, crl.header.issuer):
                 continue
-            saw_name = True
+            if not crl.signed_by(candidate.public_key()):
+                continue
+            verified = True
             ku = _extension(candidate, x509.KeyUsage)
             if ku is not None and not ku.crl_sign:
-                if crl.signed_by(candidate.public_key()):
-                    problems.append((Verdict.NO_REVOCATION_INFO,
-                                     f"{crl.label} is signed by a key without cRLSign"))
-                continue
-            if not crl.signed_by(candidate.public_key()):
+                problems.append((Verdict.NO_REVOCATION_INFO,
+                                 f"{crl.label} is signed by a key without cRLSign"))
                 continue
             fp = _fingerprint(candidate)
             # A certificate of this path has had its structure checked, and its revocation is
@@ -567,8 +567,7 @@ class Validator:
                              "valid under this path's trust anchor: " + (
                                  result.detail if not result.is_valid
                                  else "it belongs to another trust anchor (CA generation)")))
-        if saw_name and not any(p[1].startswith(f"the signer of {crl.label}")
-                                or "cRLSign" in p[1] for p in problems):
+        if candidates and not verified:
             problems.append((Verdict.BAD_CRL_SIGNATURE,
                              f"{crl.label}: signature does not verify with any key of its issuer"))
         return None
