@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -182,3 +183,39 @@ def test_crl_numbers_increase_across_complete_and_delta(pki):
     assert values == sorted(values) and len(set(values)) == 3
     indicator = numbers[1].extensions.get_extension_for_class(x509.DeltaCRLIndicator).value
     assert indicator.crl_number == values[0]
+
+
+def test_pki_serve_command_publishes_and_serves(pki, tmp_path):
+    import socket
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from jpki.cli import pki; pki()", "serve", "--store",
+         str(pki.path), "--crl-dir", str(tmp_path / "crl"), "--port", str(port),
+         "--duration", "20"], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/crl/sign-g1.crl",
+                                            timeout=2) as response:
+                    crl = x509.load_der_x509_crl(response.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert crl.is_signature_valid(pki.sign_ca.certificate.public_key())
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/crl/..%2Fpki.sqlite3", timeout=2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    refused = subprocess.run(
+        [sys.executable, "-c", "from jpki.cli import pki; pki()", "serve", "--store",
+         str(pki.path), "--host", "0.0.0.0", "--duration", "1"], capture_output=True, text=True)
+    assert refused.returncode == 1 and "loopback addresses only" in refused.stderr
