@@ -27,6 +27,7 @@ from client.jpki import HASH_NAMES, JPKIClient, JPKIKey
 from iso7816.apdu import APDUFormatError, ResponseAPDU
 from iso7816.sw import describe
 from jpki.ca import IssuanceError, PKIStoreError, SimulatorPKI
+from jpki.cli import pki, vectors
 from readers.base import CardConnection, ReaderError
 from readers.registry import open_reader
 
@@ -340,6 +341,8 @@ def _prepare_demo_dir(out: Path) -> None:
 
 
 main.add_command(serve)
+main.add_command(pki)
+main.add_command(vectors)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,6 +7,7 @@ certificates come from the simulator PKI, and the image is written all at once.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -19,6 +20,9 @@ from cardsim.pin import AUTH_PIN, SIGN_PASSWORD
 from cardsim.storage import CardStore, ImageContent
 from jpki.ca import SimulatorPKI, new_rsa_key
 
+PKI_CARD_ID = "pki_card_id"
+"""Image metadata key: the card's id in the PKI store (jpki.cardimage uses it)."""
+
 
 def _der(key: rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
@@ -26,9 +30,10 @@ def _der(key: rsa.RSAPrivateKey) -> bytes:
 
 
 def jpki_content(persona: Persona, pki: SimulatorPKI,
-                 issued_at: dt.datetime) -> tuple[dict[str, bytes], dict[str, bytes],
-                                                  dict[str, bytes], dict[str, int]]:
-    """(files, keys, pins, counter limits) of the JPKI-AP for one card."""
+                 issued_at: dt.datetime, card_id: str | None = None,
+                 ) -> tuple[dict[str, bytes], dict[str, bytes], dict[str, bytes], dict[str, int]]:
+    """(files, keys, pins, counter limits) of the JPKI-AP for one card; the PKI store records
+    the certificates under ``card_id``."""
     name = JPKIApplication.NAME
 
     def ef(fid: int) -> str:
@@ -38,7 +43,8 @@ def jpki_content(persona: Persona, pki: SimulatorPKI,
     sign_key = new_rsa_key() if persona.gets_sign_certificate else None
     certs = pki.issue_card_certificates(
         persona.resident, auth_key.public_key(),
-        sign_key.public_key() if sign_key else None, issued_at, persona.card_expiry)
+        sign_key.public_key() if sign_key else None, issued_at, persona.card_expiry,
+        card_id=card_id)
     der = serialization.Encoding.DER
     files = {
         ef(jpki_ap.EF_AUTH_CERT): certificate_ef(certs.auth.public_bytes(der)),
@@ -63,11 +69,13 @@ def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
                issued_at: dt.datetime | None = None) -> Path:
     """Write a new card image for ``persona`` into ``out`` (which must be absent or empty)."""
     issued_at = issued_at or dt.datetime.combine(persona.issued, dt.time(9, 0), dt.UTC)
-    files, keys, pins, limits = jpki_content(persona, pki, issued_at)
+    # The PKI store knows the card by this id; later lifecycle events find it in the image.
+    card_id = secrets.token_hex(8)
+    files, keys, pins, limits = jpki_content(persona, pki, issued_at, card_id)
     content = ImageContent(
         atr=persona.atr, files=files, keys=keys, pins=pins, counter_max=limits,
         metadata={"issued": persona.issued.isoformat(),
                   "card_expiry": persona.card_expiry.isoformat(),
-                  "holder": persona.resident.name})
+                  "holder": persona.resident.name, PKI_CARD_ID: card_id})
     CardStore.create(Path(out), content)
     return Path(out)

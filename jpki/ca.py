@@ -1,8 +1,10 @@
-"""The simulator's issuing CAs and card-certificate issuance.
+"""The simulator's issuing CAs, their key generations, and card-certificate issuance.
 
-``SimulatorPKI`` is the entry point card issuance uses: it holds one signing CA
-and one user-authentication CA (the current generation of each) and issues the
-two end-entity certificates of a card.
+``SimulatorPKI`` is the entry point card issuance uses. It sits on a ``PKIStore`` and holds,
+for the signing CA and the user-authentication CA, every key generation (all with one DN, as
+J-LIS's 2015/2019/2023 roots), the self-issued link certificates between consecutive
+generations, and one delegated OCSP responder per generation. New certificates come from the
+current (newest) generation; each generation keeps signing the CRLs of what it issued.
 """
 
 from __future__ import annotations
@@ -17,26 +19,31 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fsutil import atomic_write
 from jpki.profile import (
     AUTH_CA,
+    CA_KINDS,
     SIGN_CA,
     CAKind,
     EndEntityRequest,
     build_auth_certificate,
     build_ca_certificate,
+    build_link_certificate,
+    build_responder_certificate,
     build_sign_certificate,
-    certificate_expiry,
 )
 from jpki.resident import Resident
+from jpki.store import PKIStore, Role, StoreError
 
 CA_VALIDITY = dt.timedelta(days=3652)
 CA_BACKDATE = dt.timedelta(days=3 * 365)
-"""New simulator CAs start this far in the past, so personas with past issue dates work."""
+"""A new store's first CA generations start this far in the past, so personas with past issue
+dates work; later generations start at their rollover."""
+RESPONDER_VALIDITY = dt.timedelta(days=3652)
+DEFAULT_BASE_URL = "http://127.0.0.1:8780"
+STORE_FILENAME = "pki.sqlite3"
 
-
-class PKIStoreError(Exception):
-    """The PKI directory is missing, unreadable or inconsistent."""
+PKIStoreError = StoreError
+"""Former name, kept for callers of the PEM-directory era."""
 
 
 class IssuanceError(ValueError):
@@ -52,18 +59,43 @@ def random_serial() -> int:
     return secrets.randbits(63) | 1 << 62
 
 
+def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _load_key(pem: bytes) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem, None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise StoreError("a CA key in the store is not RSA")
+    return key
+
+
 @dataclass(frozen=True, slots=True)
 class CertificateAuthority:
     kind: CAKind
     key: rsa.RSAPrivateKey
     certificate: x509.Certificate
+    generation: int = 1
 
     @classmethod
-    def create(cls, kind: CAKind, now: dt.datetime) -> CertificateAuthority:
+    def create(cls, kind: CAKind, now: dt.datetime, generation: int = 1,
+               start: dt.datetime | None = None) -> CertificateAuthority:
+        """A new self-signed generation, valid from ``start`` (default: ``now`` back-dated)."""
         key = new_rsa_key()
-        start = now - CA_BACKDATE
+        start = start if start is not None else now - CA_BACKDATE
         cert = build_ca_certificate(kind, key, random_serial(), start, start + CA_VALIDITY)
-        return cls(kind, key, cert)
+        return cls(kind, key, cert, generation)
+
+
+@dataclass(frozen=True, slots=True)
+class Responder:
+    """The delegated OCSP responder of one CA generation."""
+
+    kind: CAKind
+    generation: int
+    key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +104,7 @@ class CardCertificates:
     sign: x509.Certificate | None
     auth_ca: x509.Certificate
     sign_ca: x509.Certificate
+    card_id: str | None = None
 
 
 def _auth_identifier(municipality_code: str) -> str:
@@ -87,74 +120,208 @@ def _sign_common_name(now: dt.datetime, municipality_code: str) -> str:
     return f"{stamp}{secrets.randbelow(100000):05d}{municipality_code}001"
 
 
-class SimulatorPKI:
-    """A directory holding one signing CA and one auth CA (PEM files)."""
+def store_path(path: Path | str) -> Path:
+    """A directory gets ``pki.sqlite3`` inside it; anything with a suffix is the file itself."""
+    path = Path(path)
+    if path.suffix in (".sqlite3", ".sqlite", ".db"):
+        return path
+    return path / STORE_FILENAME
 
-    def __init__(self, sign_ca: CertificateAuthority, auth_ca: CertificateAuthority,
-                 path: Path | None = None) -> None:
-        self.sign_ca = sign_ca
-        self.auth_ca = auth_ca
+
+class SimulatorPKI:
+    """Both JPKI CAs with all their generations, backed by a ``PKIStore``."""
+
+    def __init__(self, store: PKIStore, path: Path | None = None) -> None:
+        self.store = store
         self.path = path
 
-    @classmethod
-    def create(cls, now: dt.datetime | None = None) -> SimulatorPKI:
-        now = now or dt.datetime.now(dt.UTC)
-        return cls(CertificateAuthority.create(SIGN_CA, now),
-                   CertificateAuthority.create(AUTH_CA, now))
+    # construction ----------------------------------------------------------------------------
 
     @classmethod
-    def load_or_create(cls, path: Path) -> SimulatorPKI:
-        path = Path(path)
-        if not (path / f"{SIGN_CA.key}-ca.crt").exists():
-            pki = cls.create()
-            pki.path = path
-            pki.save()
-            return pki
-        try:
-            return cls(_load_ca(path, SIGN_CA), _load_ca(path, AUTH_CA), path)
-        except (OSError, ValueError) as exc:
-            raise PKIStoreError(f"cannot load the CAs in {path}: {exc}") from exc
+    def create(cls, now: dt.datetime | None = None,
+               base_url: str = DEFAULT_BASE_URL) -> SimulatorPKI:
+        """A throwaway PKI in an in-memory store."""
+        pki = cls(PKIStore(":memory:"))
+        pki.initialise(now or dt.datetime.now(dt.UTC), base_url)
+        return pki
 
-    def save(self) -> None:
-        if self.path is None:
-            raise PKIStoreError("this PKI has no directory")
-        self.path.mkdir(parents=True, exist_ok=True)
-        for ca in (self.sign_ca, self.auth_ca):
-            key_pem = ca.key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption())
-            atomic_write(self.path / f"{ca.kind.key}-ca.key", key_pem, mode=0o600)
-            atomic_write(self.path / f"{ca.kind.key}-ca.crt",
-                          ca.certificate.public_bytes(serialization.Encoding.PEM))
+    @classmethod
+    def open(cls, path: Path | str, now: dt.datetime | None = None,
+             base_url: str = DEFAULT_BASE_URL) -> SimulatorPKI:
+        """Open the store at ``path`` (see ``store_path``), creating the first generations."""
+        file = store_path(path)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        pki = cls(PKIStore(file), Path(path))
+        if pki.store.get_meta("base_url") is None:
+            pki.initialise(now or dt.datetime.now(dt.UTC), base_url)
+        return pki
+
+    @classmethod
+    def load_or_create(cls, path: Path | str) -> SimulatorPKI:
+        return cls.open(path)
+
+    def initialise(self, now: dt.datetime, base_url: str) -> None:
+        with self.store.transaction() as db:
+            # Two processes may race to initialise the same file; the loser sees meta set.
+            if db.execute("SELECT 1 FROM meta WHERE key = 'base_url'").fetchone():
+                return
+            self.store.set_meta(db, "base_url", base_url.rstrip("/"))
+            for kind in CA_KINDS.values():
+                self._add_generation(db, kind, 1, now)
+
+    @property
+    def base_url(self) -> str:
+        value = self.store.get_meta("base_url")
+        if value is None:
+            raise StoreError("the PKI store is not initialised")
+        return value
+
+    # URLs ------------------------------------------------------------------------------------
+
+    def crl_url(self, kind: CAKind, generation: int) -> str:
+        return f"{self.base_url}/crl/{kind.key}-g{generation}.crl"
+
+    def delta_crl_url(self, kind: CAKind, generation: int) -> str:
+        return f"{self.base_url}/crl/{kind.key}-g{generation}-delta.crl"
+
+    def arl_url(self, kind: CAKind, generation: int) -> str:
+        return f"{self.base_url}/crl/{kind.key}-g{generation}-arl.crl"
+
+    @property
+    def ocsp_url(self) -> str:
+        return f"{self.base_url}/ocsp"
+
+    # generations -----------------------------------------------------------------------------
+
+    def generations(self, kind: CAKind) -> list[CertificateAuthority]:
+        rows = self.store.query("SELECT generation, key_pem, cert_der FROM ca_generation "
+                                "WHERE kind = ? ORDER BY generation", (kind.key,))
+        return [CertificateAuthority(kind, _load_key(r[1]), x509.load_der_x509_certificate(r[2]),
+                                     r[0]) for r in rows]
+
+    def ca(self, kind: CAKind, generation: int | None = None) -> CertificateAuthority:
+        gens = self.generations(kind)
+        if not gens:
+            raise StoreError(f"the {kind.key} CA has no generation")
+        if generation is None:
+            return gens[-1]
+        for ca in gens:
+            if ca.generation == generation:
+                return ca
+        raise StoreError(f"the {kind.key} CA has no generation {generation}")
+
+    def ca_at(self, kind: CAKind, when: dt.datetime) -> CertificateAuthority:
+        """The newest generation whose validity covers ``when``: it issues at that time."""
+        for ca in reversed(self.generations(kind)):
+            cert = ca.certificate
+            if cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
+                return ca
+        raise IssuanceError(f"no {kind.key} CA generation is valid at {when:%Y-%m-%d}")
+
+    @property
+    def sign_ca(self) -> CertificateAuthority:
+        return self.ca(SIGN_CA)
+
+    @property
+    def auth_ca(self) -> CertificateAuthority:
+        return self.ca(AUTH_CA)
+
+    def trust_anchors(self) -> list[x509.Certificate]:
+        return [ca.certificate for kind in CA_KINDS.values() for ca in self.generations(kind)]
+
+    def link_certificates(self, kind: CAKind | None = None) -> list[x509.Certificate]:
+        sql = "SELECT cert_der FROM link_certificate"
+        params: tuple = ()
+        if kind is not None:
+            sql, params = sql + " WHERE kind = ?", (kind.key,)
+        return [x509.load_der_x509_certificate(r[0])
+                for r in self.store.query(sql + " ORDER BY kind, issuer_generation, "
+                                          "subject_generation", params)]
+
+    def responder(self, kind: CAKind, generation: int) -> Responder:
+        rows = self.store.query("SELECT key_pem, cert_der FROM responder WHERE kind = ? AND "
+                                "generation = ?", (kind.key, generation))
+        if not rows:
+            raise StoreError(f"no OCSP responder for {kind.key} generation {generation}")
+        return Responder(kind, generation, _load_key(rows[0][0]),
+                         x509.load_der_x509_certificate(rows[0][1]))
+
+    def rollover(self, kind: CAKind, now: dt.datetime) -> CertificateAuthority:
+        """A new key generation under the same DN, cross-linked with the previous one."""
+        with self.store.transaction() as db:
+            current = db.execute("SELECT MAX(generation) FROM ca_generation WHERE kind = ?",
+                                 (kind.key,)).fetchone()[0]
+            return self._add_generation(db, kind, current + 1, now)
+
+    def _add_generation(self, db, kind: CAKind, generation: int,
+                        now: dt.datetime) -> CertificateAuthority:
+        ca = CertificateAuthority.create(kind, now, generation,
+                                         start=None if generation == 1 else now)
+        db.execute("INSERT INTO ca_generation(kind, generation, key_pem, cert_der) "
+                   "VALUES (?, ?, ?, ?)", (kind.key, generation, _key_pem(ca.key),
+                                           ca.certificate.public_bytes(serialization.Encoding.DER)))
+        if generation > 1:
+            old_row = db.execute("SELECT key_pem, cert_der FROM ca_generation WHERE kind = ? "
+                                 "AND generation = ?", (kind.key, generation - 1)).fetchone()
+            old_key = _load_key(old_row[0])
+            old_cert = x509.load_der_x509_certificate(old_row[1])
+            # new-with-old lets relying parties that trust only the old root reach the new one,
+            # old-with-new the reverse; each lives no longer than the key it certifies.
+            new_with_old = build_link_certificate(
+                kind, ca.key.public_key(), old_key, random_serial(), now,
+                min(ca.certificate.not_valid_after_utc, old_cert.not_valid_after_utc),
+                self.arl_url(kind, generation - 1))
+            old_with_new = build_link_certificate(
+                kind, old_key.public_key(), ca.key, random_serial(), now,
+                old_cert.not_valid_after_utc, self.arl_url(kind, generation))
+            for issuer_gen, subject_gen, cert in ((generation - 1, generation, new_with_old),
+                                                  (generation, generation - 1, old_with_new)):
+                db.execute("INSERT INTO link_certificate(kind, issuer_generation, "
+                           "subject_generation, serial, cert_der) VALUES (?, ?, ?, ?, ?)",
+                           (kind.key, issuer_gen, subject_gen, f"{cert.serial_number:x}",
+                            cert.public_bytes(serialization.Encoding.DER)))
+                self.store.add_certificate(db, kind.key, issuer_gen, Role.LINK, None, cert)
+        responder_key = new_rsa_key()
+        responder_cert = build_responder_certificate(
+            kind, responder_key.public_key(), ca.certificate, ca.key, random_serial(), now,
+            now + RESPONDER_VALIDITY)
+        db.execute("INSERT INTO responder(kind, generation, key_pem, cert_der) VALUES "
+                   "(?, ?, ?, ?)", (kind.key, generation, _key_pem(responder_key),
+                                    responder_cert.public_bytes(serialization.Encoding.DER)))
+        return ca
+
+    # issuance --------------------------------------------------------------------------------
+
+    def _request(self, ca: CertificateAuthority, issued: dt.datetime,
+                 not_after: dt.datetime) -> EndEntityRequest:
+        return EndEntityRequest(
+            random_serial(), issued, min(not_after, ca.certificate.not_valid_after_utc),
+            crl_distribution_point=self.crl_url(ca.kind, ca.generation),
+            ocsp_url=self.ocsp_url)
+
+    def build_auth(self, resident: Resident, key: rsa.RSAPublicKey, issued: dt.datetime,
+                   not_after: dt.datetime) -> tuple[CertificateAuthority, x509.Certificate]:
+        ca = self.ca_at(AUTH_CA, issued)
+        return ca, build_auth_certificate(_auth_identifier(resident.municipality_code), key,
+                                          ca.certificate, ca.key,
+                                          self._request(ca, issued, not_after))
+
+    def build_sign(self, resident: Resident, key: rsa.RSAPublicKey, issued: dt.datetime,
+                   not_after: dt.datetime) -> tuple[CertificateAuthority, x509.Certificate]:
+        ca = self.ca_at(SIGN_CA, issued)
+        return ca, build_sign_certificate(resident, _sign_common_name(
+            issued, resident.municipality_code), key, ca.certificate, ca.key,
+            self._request(ca, issued, not_after))
 
     def issue_card_certificates(
         self, resident: Resident, auth_key: rsa.RSAPublicKey, sign_key: rsa.RSAPublicKey | None,
-        issued: dt.datetime, card_expiry: dt.date,
+        issued: dt.datetime, card_expiry: dt.date, *, card_id: str | None = None,
     ) -> CardCertificates:
-        """Both certificates of a card; ``sign_key`` None for those not given one (under-15s)."""
-        for ca in (self.auth_ca, self.sign_ca):
-            start, end = ca.certificate.not_valid_before_utc, ca.certificate.not_valid_after_utc
-            if not start <= issued <= end:
-                raise IssuanceError(f"issue time {issued:%Y-%m-%d} is outside the {ca.kind.key} "
-                                    f"CA's validity ({start:%Y-%m-%d} – {end:%Y-%m-%d})")
-        not_after = certificate_expiry(issued.date(), resident.birth_date, card_expiry)
-        auth = build_auth_certificate(
-            _auth_identifier(resident.municipality_code), auth_key,
-            self.auth_ca.certificate, self.auth_ca.key,
-            EndEntityRequest(random_serial(), issued, not_after))
-        sign = None
-        if sign_key is not None:
-            sign = build_sign_certificate(
-                resident, _sign_common_name(issued, resident.municipality_code), sign_key,
-                self.sign_ca.certificate, self.sign_ca.key,
-                EndEntityRequest(random_serial(), issued, not_after))
-        return CardCertificates(auth, sign, self.auth_ca.certificate, self.sign_ca.certificate)
+        """Both certificates of a card; ``sign_key`` None for those not given one (under-15s).
 
+        The certificates and the card are recorded in the store in one transaction.
+        """
+        from jpki.lifecycle import issue_card
 
-def _load_ca(path: Path, kind: CAKind) -> CertificateAuthority:
-    key = serialization.load_pem_private_key((path / f"{kind.key}-ca.key").read_bytes(), None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError(f"{kind.key} CA key is not RSA")
-    cert = x509.load_pem_x509_certificate((path / f"{kind.key}-ca.crt").read_bytes())
-    return CertificateAuthority(kind, key, cert)
-
+        return issue_card(self, resident, auth_key, sign_key, issued, card_expiry,
+                          card_id=card_id)

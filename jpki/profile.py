@@ -96,6 +96,77 @@ def build_ca_certificate(
     )
 
 
+def build_link_certificate(
+    kind: CAKind,
+    subject_key: rsa.RSAPublicKey,
+    issuer_key: rsa.RSAPrivateKey,
+    serial: int,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    arl_url: str | None,
+) -> x509.Certificate:
+    """A self-issued rollover certificate between two generations of one CA (RFC 4210 §4.4).
+
+    Subject and issuer are the same DN; only the key identifiers tell the generations apart, so a
+    path builder must pick the issuer by key, not by name.
+    """
+    name = ca_name(kind)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(subject_key)
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(subject_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            issuer_key.public_key()), critical=False)
+    )
+    if arl_url:
+        builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+            [x509.UniformResourceIdentifier(arl_url)], None, None, None)]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def build_responder_certificate(
+    kind: CAKind,
+    responder_key: rsa.RSAPublicKey,
+    issuer: x509.Certificate,
+    issuer_key: rsa.RSAPrivateKey,
+    serial: int,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """A delegated OCSP responder (RFC 6960 §4.2.2.2) with id-pkix-ocsp-nocheck."""
+    subject = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, SIM_ORGANIZATION),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, kind.ou),
+        x509.NameAttribute(NameOID.COMMON_NAME, "OCSP Responder"),
+    ])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.subject)
+        .public_key(responder_key)
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.OCSP_SIGNING]),
+                       critical=False)
+        .add_extension(x509.OCSPNoCheck(), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            issuer_key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(responder_key), critical=False)
+        .sign(issuer_key, hashes.SHA256())
+    )
+
+
 def _key_usage(*, digital_signature: bool = False, non_repudiation: bool = False,
                key_cert_sign: bool = False, crl_sign: bool = False) -> x509.KeyUsage:
     return x509.KeyUsage(

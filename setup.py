@@ -1,0 +1,9 @@
+"""Builds the one compiled piece: the DER scanner for very large CRLs (jpki/_crlscan.c).
+
+Everything else is declared in pyproject.toml.
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("jpki._crlscan", ["jpki/_crlscan.c"],
+                             extra_compile_args=["-O2", "-Wall"])])
