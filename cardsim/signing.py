@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from cardsim.errors import StatusError
 from iso7816.sw import SW
+from jpki.digest_info import encode_digest_info
 
 PKCS1_V15_MAX_PAYLOAD = 256 - 11
 PSS_SALT_LENGTH = 32
@@ -41,8 +42,8 @@ def _recognised_digest_info(payload: bytes) -> tuple[hashes.HashAlgorithm, bytes
         return None
     if algorithm is None or len(digest) != algorithm.digest_size:
         return None
-    canonical = DigestInfo({"digest_algorithm": {"algorithm": info["digest_algorithm"][
-        "algorithm"].native, "parameters": None}, "digest": digest}).dump(force=True)
+    canonical = encode_digest_info(info["digest_algorithm"]["algorithm"].native, digest)
+    # Only a byte-identical DigestInfo may take cryptography's path, which re-encodes it.
     return (algorithm, digest) if canonical == payload else None
 
 

@@ -80,6 +80,8 @@ class CommandAPDU:
 
     def encode(self) -> bytes:
         header = bytes((self.cla, self.ins, self.p1, self.p2))
+        if not self.data and self.le is None:
+            return header
         extended = self.extended or len(self.data) > 255 or (self.le or 0) > SHORT_LE_MAX
         if not extended:
             body = bytes((len(self.data),)) + self.data if self.data else b""

@@ -31,10 +31,16 @@ from jpki.profile import (
 from jpki.resident import Resident
 
 CA_VALIDITY = dt.timedelta(days=3652)
+CA_BACKDATE = dt.timedelta(days=3 * 365)
+"""New simulator CAs start this far in the past, so personas with past issue dates work."""
 
 
 class PKIStoreError(Exception):
     """The PKI directory is missing, unreadable or inconsistent."""
+
+
+class IssuanceError(ValueError):
+    """The CA cannot issue what was asked (e.g. a date outside its own validity)."""
 
 
 def new_rsa_key() -> rsa.RSAPrivateKey:
@@ -55,7 +61,8 @@ class CertificateAuthority:
     @classmethod
     def create(cls, kind: CAKind, now: dt.datetime) -> CertificateAuthority:
         key = new_rsa_key()
-        cert = build_ca_certificate(kind, key, random_serial(), now, now + CA_VALIDITY)
+        start = now - CA_BACKDATE
+        cert = build_ca_certificate(kind, key, random_serial(), start, start + CA_VALIDITY)
         return cls(kind, key, cert)
 
 
@@ -125,6 +132,11 @@ class SimulatorPKI:
         issued: dt.datetime, card_expiry: dt.date,
     ) -> CardCertificates:
         """Both certificates of a card; ``sign_key`` None for those not given one (under-15s)."""
+        for ca in (self.auth_ca, self.sign_ca):
+            start, end = ca.certificate.not_valid_before_utc, ca.certificate.not_valid_after_utc
+            if not start <= issued <= end:
+                raise IssuanceError(f"issue time {issued:%Y-%m-%d} is outside the {ca.kind.key} "
+                                    f"CA's validity ({start:%Y-%m-%d} – {end:%Y-%m-%d})")
         not_after = certificate_expiry(issued.date(), resident.birth_date, card_expiry)
         auth = build_auth_certificate(
             _auth_identifier(resident.municipality_code), auth_key,

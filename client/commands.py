@@ -1,0 +1,104 @@
+"""Card commands as a host sends them: ISO 7816-4 SELECT, READ BINARY, VERIFY and friends.
+
+Each function builds the APDU, exchanges it through a ``CardConnection`` and turns
+the status word into a return value or a ``CardCommandError``.
+"""
+
+from __future__ import annotations
+
+from iso7816.apdu import CommandAPDU, ResponseAPDU
+from iso7816.sw import SW, describe
+from iso7816.tlv import TLVError, ber_read_header
+from readers.base import CardConnection
+
+MAX_SHORT_LE = 256
+
+
+class CardCommandError(Exception):
+    """The card refused a command; ``sw`` is its status word."""
+
+    def __init__(self, what: str, sw: int) -> None:
+        super().__init__(f"{what}: card answered {sw:04X} ({describe(sw)})")
+        self.sw = sw
+
+
+class WrongPinError(CardCommandError):
+    """VERIFY failed; ``tries_left`` attempts remain (0: now blocked)."""
+
+    def __init__(self, what: str, sw: int) -> None:
+        super().__init__(what, sw)
+        self.tries_left = sw & 0x0F
+
+
+class PinBlockedError(CardCommandError):
+    """The PIN is blocked (``6984``); only the issuing municipality can unblock it."""
+
+
+def call(connection: CardConnection, apdu: CommandAPDU, what: str) -> ResponseAPDU:
+    response = connection.transmit(apdu)
+    if not response.ok:
+        raise CardCommandError(what, response.sw)
+    return response
+
+
+def select_df(connection: CardConnection, aid: bytes) -> None:
+    call(connection, CommandAPDU(0x00, 0xA4, 0x04, 0x0C, aid), f"SELECT DF {aid.hex().upper()}")
+
+
+def select_ef(connection: CardConnection, fid: int) -> None:
+    call(connection, CommandAPDU(0x00, 0xA4, 0x02, 0x0C, fid.to_bytes(2, "big")),
+         f"SELECT EF {fid:04X}")
+
+
+def read_binary(connection: CardConnection, offset: int, length: int) -> bytes:
+    if not 0 <= offset <= 0x7FFF:
+        raise ValueError(f"offset {offset} does not fit READ BINARY's 15 bits")
+    return call(connection, CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, le=length),
+                f"READ BINARY at {offset}").data
+
+
+def read_exact(connection: CardConnection, offset: int, length: int) -> bytes:
+    out = bytearray()
+    while len(out) < length:
+        chunk = read_binary(connection, offset + len(out), min(MAX_SHORT_LE, length - len(out)))
+        if not chunk:
+            raise CardCommandError("READ BINARY returned no data", SW.OFFSET_OUTSIDE_EF)
+        out += chunk
+    return bytes(out)
+
+
+def read_tlv_object(connection: CardConnection) -> bytes:
+    """Read the BER-TLV object at the start of the current EF, as real clients do: read the
+    header, then exactly the length it announces (the filler after it stays unread)."""
+    head = read_binary(connection, 0, 8)
+    try:
+        header = ber_read_header(head)
+    except TLVError as exc:
+        raise CardCommandError(f"EF does not start with a BER-TLV object ({exc})",
+                               SW.OK) from None
+    if header.total_length <= len(head):
+        return head[:header.total_length]
+    return head + read_exact(connection, len(head), header.total_length - len(head))
+
+
+def verify(connection: CardConnection, pin: bytes, what: str = "VERIFY") -> None:
+    response = connection.transmit(CommandAPDU(0x00, 0x20, 0x00, 0x80, pin))
+    if response.ok:
+        return
+    if response.sw & 0xFFF0 == 0x63C0:
+        raise WrongPinError(what, response.sw)
+    if response.sw == SW.AUTH_METHOD_BLOCKED:
+        raise PinBlockedError(what, response.sw)
+    raise CardCommandError(what, response.sw)
+
+
+def pin_tries_left(connection: CardConnection) -> int:
+    """Tries left on the current PIN EF, by an empty VERIFY (consumes nothing)."""
+    response = connection.transmit(CommandAPDU(0x00, 0x20, 0x00, 0x80))
+    if response.sw & 0xFFF0 == 0x63C0:
+        return response.sw & 0x0F
+    raise CardCommandError("VERIFY (retry query)", response.sw)
+
+
+def change_reference_data(connection: CardConnection, new_pin: bytes) -> None:
+    call(connection, CommandAPDU(0x00, 0x24, 0x01, 0x80, new_pin), "CHANGE REFERENCE DATA")

@@ -1,0 +1,115 @@
+"""Host-side client of the JPKI-AP: certificates, PIN status, VERIFY, signing.
+
+It reads certificates the way OpenSC and the other public clients do (by the DER
+header, leaving the EF's filler unread) and signs by sending a DigestInfo with
+``80 2A 00 80``, so what works here works on a real card.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+
+from cryptography import x509
+
+from client.commands import (
+    CardCommandError,
+    call,
+    change_reference_data,
+    pin_tries_left,
+    read_binary,
+    read_tlv_object,
+    select_df,
+    select_ef,
+    verify,
+)
+from iso7816.apdu import CommandAPDU
+from jpki.digest_info import HASH_NAMES, encode_digest_info
+from readers.base import CardConnection
+
+JPKI_AID = bytes.fromhex("D392F000260100000001")
+TOKEN_INFO_EF = 0x0006
+CERT_AVAILABILITY_EF = 0x0008
+SIGNATURE_LENGTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    """One of the two JPKI key pairs, with the EFs that make it up."""
+
+    name: str
+    certificate_ef: int
+    ca_certificate_ef: int
+    key_ef: int
+    pin_ef: int
+    pin_label: str
+
+
+class JPKIKey(Enum):
+    AUTH = KeyPair("auth", 0x000A, 0x000B, 0x0017, 0x0018, "user-authentication PIN")
+    SIGN = KeyPair("sign", 0x0001, 0x0002, 0x001A, 0x001B, "signing password")
+
+    @classmethod
+    def named(cls, name: str) -> JPKIKey:
+        for key in cls:
+            if key.value.name == name:
+                return key
+        raise ValueError(f"unknown JPKI key {name!r}: use auth or sign")
+
+
+def digest_info(message: bytes, hash_name: str = "sha256") -> bytes:
+    """DER DigestInfo of ``message`` (what the card pads and signs)."""
+    if hash_name not in HASH_NAMES:
+        raise ValueError(f"unsupported hash {hash_name!r}")
+    return encode_digest_info(hash_name, hashlib.new(hash_name, message).digest())
+
+
+class JPKIClient:
+    def __init__(self, connection: CardConnection) -> None:
+        self.connection = connection
+        select_df(connection, JPKI_AID)
+
+    def read_certificate_der(self, key: JPKIKey, *, ca: bool = False) -> bytes:
+        """The DER certificate; the signing certificate needs ``verify(JPKIKey.SIGN, …)`` first."""
+        select_ef(self.connection, key.value.ca_certificate_ef if ca else key.value.certificate_ef)
+        return read_tlv_object(self.connection)
+
+    def read_certificate(self, key: JPKIKey, *, ca: bool = False) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.read_certificate_der(key, ca=ca))
+
+    def token_label(self) -> str:
+        select_ef(self.connection, TOKEN_INFO_EF)
+        return read_binary(self.connection, 0, 32).decode("ascii", "replace").rstrip(" \0")
+
+    def has_sign_certificate(self) -> bool:
+        select_ef(self.connection, CERT_AVAILABILITY_EF)
+        return read_binary(self.connection, 0, 3)[0] == 0x8F
+
+    def tries_left(self, key: JPKIKey) -> int:
+        select_ef(self.connection, key.value.pin_ef)
+        return pin_tries_left(self.connection)
+
+    def verify(self, key: JPKIKey, pin: str) -> None:
+        select_ef(self.connection, key.value.pin_ef)
+        verify(self.connection, pin.encode("ascii"), f"VERIFY {key.value.pin_label}")
+
+    def change_pin(self, key: JPKIKey, old: str, new: str) -> None:
+        self.verify(key, old)
+        change_reference_data(self.connection, new.encode("ascii"))
+
+    def sign_digest_info(self, key: JPKIKey, info: bytes) -> bytes:
+        """Sign a DigestInfo with the selected key (PIN verified beforehand)."""
+        select_ef(self.connection, key.value.key_ef)
+        response = call(self.connection, CommandAPDU(0x80, 0x2A, 0x00, 0x80, info, le=256),
+                        f"COMPUTE DIGITAL SIGNATURE ({key.value.name})")
+        if len(response.data) != SIGNATURE_LENGTH:
+            raise CardCommandError(
+                f"signature of {len(response.data)} bytes, expected {SIGNATURE_LENGTH}",
+                response.sw)
+        return response.data
+
+    def sign(self, key: JPKIKey, message: bytes, pin: str, hash_name: str = "sha256") -> bytes:
+        """VERIFY, then sign ``message`` (RSASSA-PKCS1-v1_5 with ``hash_name``)."""
+        self.verify(key, pin)
+        return self.sign_digest_info(key, digest_info(message, hash_name))

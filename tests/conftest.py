@@ -1,0 +1,85 @@
+"""Shared fixtures: one simulator PKI and one issued image per persona per test session,
+copied for each test so that tests never share card state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cardsim.card import VirtualCard
+from cardsim.issue import issue_card
+from cardsim.persona import Persona, load_persona
+from jpki.ca import SimulatorPKI
+from readers.simulator import SimulatorReader
+
+PROJECT = Path(__file__).resolve().parent.parent
+PERSONAS = PROJECT / "vectors" / "personas"
+TEST_TODAY = dt.date(2026, 11, 23)
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pki")
+    SimulatorPKI.load_or_create(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pki(pki_dir: Path) -> SimulatorPKI:
+    return SimulatorPKI.load_or_create(pki_dir)
+
+
+def load_test_persona(name: str) -> Persona:
+    return load_persona(PERSONAS / f"{name}.yaml", today=TEST_TODAY)
+
+
+@pytest.fixture(scope="session")
+def card_templates(tmp_path_factory: pytest.TempPathFactory,
+                   pki: SimulatorPKI) -> Callable[[str], Path]:
+    made: dict[str, Path] = {}
+
+    def template(persona_name: str) -> Path:
+        if persona_name not in made:
+            out = tmp_path_factory.mktemp("templates") / persona_name
+            issue_card(load_test_persona(persona_name), out, pki)
+            made[persona_name] = out
+        return made[persona_name]
+
+    return template
+
+
+@pytest.fixture
+def make_card_dir(tmp_path: Path, card_templates: Callable[[str], Path]) -> Callable[..., Path]:
+    def make(persona_name: str = "kokutou-mikiya") -> Path:
+        target = tmp_path / f"card-{persona_name}"
+        shutil.copytree(card_templates(persona_name), target)
+        return target
+
+    return make
+
+
+@pytest.fixture
+def card_dir(make_card_dir: Callable[..., Path]) -> Path:
+    """A fresh copy of the 黒桐 幹也 card (auth PIN 1234, signing password ABC123)."""
+    return make_card_dir()
+
+
+@pytest.fixture
+def card(card_dir: Path) -> Iterator[VirtualCard]:
+    opened = VirtualCard.open(card_dir)
+    opened.power_on()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def connection(card: VirtualCard) -> Iterator:
+    reader = SimulatorReader(card=card)
+    conn = reader.connect()
+    yield conn
+    conn.disconnect()
+

@@ -1,0 +1,23 @@
+"""Small helpers shared by the tests (import as ``from helpers import …``)."""
+
+from __future__ import annotations
+
+from cardsim.card import VirtualCard
+
+JPKI_AID = "D392F000260100000001"
+SELECT_JPKI = "00A4040C0A" + JPKI_AID
+
+
+def apdu(card: VirtualCard, hexstr: str) -> tuple[bytes, int]:
+    """Send an APDU given in hex (spaces allowed); return (data, sw)."""
+    raw = card.transmit(bytes.fromhex(hexstr.replace(" ", "")))
+    return raw[:-2], int.from_bytes(raw[-2:], "big")
+
+
+def select_ef(fid: int) -> str:
+    return f"00A4020C02{fid:04X}"
+
+
+def verify_apdu(pin: str | bytes) -> str:
+    raw = pin.encode() if isinstance(pin, str) else pin
+    return f"00200080{len(raw):02X}{raw.hex()}"
