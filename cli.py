@@ -338,5 +338,8 @@ def _prepare_demo_dir(out: Path) -> None:
     (out / DEMO_MARKER).touch()
 
 
+# The 券面 / card-info / applet commands register themselves on ``card`` (client/cli_cards.py).
+import client.cli_cards  # noqa: E402, F401
+
 if __name__ == "__main__":
     sys.exit(main())

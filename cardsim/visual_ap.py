@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from asn1crypto.algos import DigestInfo
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cardsim.application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
@@ -41,6 +40,7 @@ from cardsim.signing import raw_pkcs1_v15_sign
 from iso7816.sw import SW
 from iso7816.tlv import ber_encode
 from jpki.cvc import LONG_FORM, CVCAuthority, KeyId, encode_public_key
+from jpki.digest_info import encode_digest_info
 
 AID = bytes.fromhex("D3921000310001010402")
 
@@ -102,8 +102,7 @@ def face_digest_info(tlvs: dict[int, bytes]) -> bytes:
     """The signed payload of EF 0002: a SHA-256 DigestInfo holding three digests (96 bytes)."""
     digest = b"".join(hashlib.sha256(b"".join(tlvs[t] for t in group)).digest()
                       for group in SIGNED_GROUPS)
-    return DigestInfo({"digest_algorithm": {"algorithm": "sha256", "parameters": None},
-                       "digest": digest}).dump()
+    return encode_digest_info("sha256", digest)
 
 
 @dataclass(frozen=True, slots=True)
