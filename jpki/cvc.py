@@ -107,9 +107,12 @@ def decode_public_key(raw: bytes) -> rsa.RSAPublicKey:
         raise CVCError(f"public key: {exc}") from None
     if TAG_EXPONENT not in fields or TAG_MODULUS not in fields:
         raise CVCError("public key lacks its exponent (90) or modulus (91)")
+    exponent, modulus = fields[TAG_EXPONENT], fields[TAG_MODULUS]
+    if int.from_bytes(exponent, "big") != 65537 or len(modulus) != MODULUS_LENGTH \
+            or modulus[0] < 0x80:
+        raise CVCError("public key is not RSA-2048 with e = 65537")
     try:
-        return rsa.RSAPublicNumbers(int.from_bytes(fields[TAG_EXPONENT], "big"),
-                                    int.from_bytes(fields[TAG_MODULUS], "big")).public_key()
+        return rsa.RSAPublicNumbers(65537, int.from_bytes(modulus, "big")).public_key()
     except ValueError as exc:
         raise CVCError(f"public key is not a usable RSA key: {exc}") from None
 
