@@ -63,6 +63,8 @@ class Application:
     """The key ``80 2A`` with P2 ``00`` signs with; None answers ``6A86`` as the JPKI-AP does."""
     SESSION_KEY_REFUSAL: ClassVar[int] = SW.SECURITY_STATUS_NOT_SATISFIED
     """What SET SESSION KEY answers on an application without secure messaging (facts §4)."""
+    SECURE_MESSAGING: ClassVar[bool] = False
+    """Whether CLA bytes with the SM bits reach this application (the ISD's SCP channel)."""
     DATA_OBJECTS: ClassVar[Mapping[int, str]] = {}
     """GET DATA tag → meaning; values live in the image as ``"<NAME>/<tag hex>"``."""
 

@@ -20,6 +20,7 @@ from cardsim.jpki_ap import JPKIApplication, TokenInfo, certificate_availability
 from cardsim.persona import Persona
 from cardsim.pin import AUTH_PIN, BLOCKED_AT_ISSUANCE, RESIDENT_PIN, SIGN_PASSWORD, TEXT_PIN
 from cardsim.storage import CardStore, ImageContent
+from gp import scp03
 from jpki import cvc
 from jpki.ca import SimulatorPKI, new_rsa_key
 from jpki.era import era_yymmdd
@@ -179,6 +180,16 @@ def resident_content(persona: Persona, cvca: cvc.SimulatorCVCA) -> Content:
     return files, keys, pins, limits
 
 
+def card_manager_content(persona: Persona, master: bytes) -> Content:
+    """The ISD's SCP03 static keys, diversified from the issuer master key by the card's key
+    diversification data (the last 10 digits of the card serial)."""
+    diversification = persona.card_serial[-scp03.DIVERSIFICATION_LENGTH:].encode("ascii")
+    keys = scp03.StaticKeys.diversified(master, diversification)
+    name = isd.IssuerSecurityDomain.NAME
+    return ({f"{name}/{isd.SCP_KEYS}": keys.encode(),
+             f"{name}/{isd.SCP_DIVERSIFICATION}": diversification}, {}, {}, {})
+
+
 def default_cvca(pki: SimulatorPKI) -> cvc.SimulatorCVCA:
     """The CV hierarchy kept beside the PKI (``<pki>/cvc``), in memory for a PKI without one."""
     return cvc.SimulatorCVCA(pki.path / "cvc" if pki.path is not None else None)
@@ -194,7 +205,9 @@ def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
     files, keys, pins, limits = jpki_content(persona, pki, issued_at)
     for part in (text_content(persona, cvca.municipality(cvc.ROOT_TEXT, code)),
                  visual_content(persona, cvca.municipality(cvc.ROOT_VISUAL, code)),
-                 resident_content(persona, cvca)):
+                 resident_content(persona, cvca),
+                 card_manager_content(persona, scp03.load_or_create_master(pki.path)
+                                      if pki.path is not None else secrets.token_bytes(32))):
         for mine, theirs in zip((files, keys, pins, limits), part, strict=True):
             mine.update(theirs)
     content = ImageContent(
