@@ -15,10 +15,12 @@ from typing import Any
 import click
 
 import cli
+from client.applets import LOAD_FILES, CardManager, ChannelError
 from client.cardinfo import CardInfoClient
 from client.records import CardDataError, TamperedError
 from client.text import TextClient
 from client.visual import VisualClient
+from gp import scp03
 from jpki import cvc
 
 CREDENTIALS = {
@@ -182,3 +184,89 @@ def info(card_dir: Path | None, reader_spec: str | None, trust_dir: Path, no_ver
                 click.echo(f"{key:18} {' → '.join(value) if isinstance(value, list) else value}")
     cli.emit(as_json, result, text)
 
+
+
+def _hex(value: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise click.BadParameter(f"{what} must be hex, e.g. F06D796E61636F756E7401") from None
+
+
+def _manager(connection: Any, pki_dir: Path) -> CardManager:
+    try:
+        manager = CardManager(connection, scp03.load_or_create_master(pki_dir, create=False))
+        manager.open()
+    except (ChannelError, scp03.SCPError) as exc:
+        raise click.ClickException(str(exc)) from None
+    return manager
+
+
+def pki_option(func: Any) -> Any:
+    return click.option("--pki", "pki_dir", default=cli.default_pki_dir,
+                        show_default="$MYNACARD_PKI or ~/.local/share/mynacard/pki",
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help="Simulator PKI holding the issuer master key (isd-master.key).")(func)
+
+
+@cli.card.group("applets")
+def applets() -> None:
+    """Card applications in the free-space area (installed over an SCP03-style channel)."""
+
+
+@applets.command("list")
+@cli.reader_options
+@pki_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@checked
+def applets_list(card_dir: Path | None, reader_spec: str | None, pki_dir: Path,
+                 as_json: bool) -> None:
+    """List installed applets and the free space left."""
+    with cli.connect(card_dir, reader_spec) as connection:
+        manager = _manager(connection, pki_dir)
+        installed, resources = manager.list(), manager.resources()
+    names = {v: k for k, v in LOAD_FILES.items()}
+    result = {"capacity": resources.capacity, "free": resources.free,
+              "applets": [{"aid": a.aid.hex().upper(), "load_file": names.get(
+                  a.load_file, a.load_file.hex().upper()), "quota": a.quota, "used": a.used}
+                  for a in installed]}
+
+    def text() -> None:
+        click.echo(f"free space: {resources.free} of {resources.capacity} bytes")
+        for applet in result["applets"]:
+            click.echo(f"{applet['aid']}  {applet['load_file']:10} {applet['used']}/"
+                       f"{applet['quota']} bytes")
+    cli.emit(as_json, result, text)
+
+
+@applets.command("install")
+@cli.reader_options
+@pki_option
+@click.argument("load_file", type=click.Choice(sorted(LOAD_FILES)))
+@click.option("--aid", required=True, help="Instance AID, hex (5-16 bytes).")
+@click.option("--quota", type=click.IntRange(64, 65535), default=1024, show_default=True,
+              help="Bytes of the free space reserved for the instance.")
+@click.option("--pin-env", metavar="VAR",
+              help="Read the applet's initial PIN from this environment variable.")
+@checked
+def applets_install(card_dir: Path | None, reader_spec: str | None, pki_dir: Path,
+                    load_file: str, aid: str, quota: int, pin_env: str | None) -> None:
+    """Install an instance of LOAD_FILE (e.g. counter) under a new AID."""
+    pin = cli.read_pin("initial applet PIN (4 digits)", pin_env)
+    with cli.connect(card_dir, reader_spec) as connection:
+        _manager(connection, pki_dir).install(LOAD_FILES[load_file], _hex(aid, "--aid"), quota,
+                                              pin.encode("ascii", "replace"))
+    click.echo(f"installed {load_file} as {aid.upper()} ({quota} bytes reserved)")
+
+
+@applets.command("delete")
+@cli.reader_options
+@pki_option
+@click.argument("aid")
+@checked
+def applets_delete(card_dir: Path | None, reader_spec: str | None, pki_dir: Path,
+                   aid: str) -> None:
+    """Delete the applet instance AID and free its space."""
+    with cli.connect(card_dir, reader_spec) as connection:
+        _manager(connection, pki_dir).delete(_hex(aid, "AID"))
+    click.echo(f"deleted {aid.upper()}")

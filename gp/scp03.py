@@ -124,9 +124,12 @@ class Session:
         return data
 
 
-def load_or_create_master(pki_dir: Path) -> bytes:
-    """The issuer's master key (32 bytes, hex, mode 0600) beside the simulator PKI."""
+def load_or_create_master(pki_dir: Path, *, create: bool = True) -> bytes:
+    """The issuer's master key (32 bytes, hex, mode 0600) beside the simulator PKI; created
+    on first use by issuance, only ever read by the host tools (``create=False``)."""
     path = Path(pki_dir) / MASTER_KEY_FILE
+    if not create and not path.exists():
+        raise SCPError(f"no issuer master key at {path}: use the --pki the card was issued with")
     if path.exists():
         try:
             key = bytes.fromhex(path.read_text().strip())
