@@ -69,7 +69,7 @@ class VirtualCard:
         self.powered = False
 
     @classmethod
-    def open(cls, path: Path | str, *, sync: bool = True) -> VirtualCard:
+    def open(cls, path: Path | str, *, sync: bool | None = None) -> VirtualCard:
         store = CardStore.open(Path(path), sync=sync)
         try:
             return cls(store)

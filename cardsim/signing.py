@@ -13,14 +13,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from asn1crypto.algos import DigestInfo
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from cardsim.errors import StatusError
 from iso7816.sw import SW
-from jpki.digest_info import encode_digest_info
+from jpki.digest_info import recognise_digest_info
 
 PKCS1_V15_MAX_PAYLOAD = 256 - 11
 PSS_SALT_LENGTH = 32
@@ -30,21 +29,6 @@ _HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha1": hashes.SHA1(), "sha224": hashes.SHA224(), "sha256": hashes.SHA256(),
     "sha384": hashes.SHA384(), "sha512": hashes.SHA512(),
 }
-
-
-def _recognised_digest_info(payload: bytes) -> tuple[hashes.HashAlgorithm, bytes] | None:
-    """(hash, digest) when ``payload`` is exactly the DER DigestInfo cryptography would build."""
-    try:
-        info = DigestInfo.load(payload, strict=True)
-        algorithm = _HASHES.get(info["digest_algorithm"]["algorithm"].native)
-        digest = info["digest"].native
-    except (ValueError, TypeError, KeyError):
-        return None
-    if algorithm is None or len(digest) != algorithm.digest_size:
-        return None
-    canonical = encode_digest_info(info["digest_algorithm"]["algorithm"].native, digest)
-    # Only a byte-identical DigestInfo may take cryptography's path, which re-encodes it.
-    return (algorithm, digest) if canonical == payload else None
 
 
 def raw_pkcs1_v15_sign(key: rsa.RSAPrivateKey, payload: bytes) -> bytes:
@@ -63,10 +47,11 @@ def raw_pkcs1_v15_sign(key: rsa.RSAPrivateKey, payload: bytes) -> bytes:
 
 def sign_pkcs1_v15_payload(key: rsa.RSAPrivateKey, payload: bytes) -> bytes:
     """Sign ``payload`` as the PKCS#1 v1.5 type-1 block content, whatever it is."""
-    recognised = _recognised_digest_info(payload)
+    recognised = recognise_digest_info(payload)
     if recognised is not None:
-        algorithm, digest = recognised
-        return key.sign(digest, padding.PKCS1v15(), Prehashed(algorithm))
+        # cryptography re-encodes the DigestInfo; it is byte-identical to the payload.
+        hash_name, digest = recognised
+        return key.sign(digest, padding.PKCS1v15(), Prehashed(_HASHES[hash_name]))
     return raw_pkcs1_v15_sign(key, payload)
 
 

@@ -3,9 +3,11 @@
 * ``card.json`` — everything that changes rarely (file contents, keys, PIN values,
   options), rewritten atomically (temp file, fsync, rename) and sealed by a SHA-256.
 * ``counters.bin`` — the PIN retry counters, each a byte and its complement at a
-  fixed offset, updated in place with a single small write. That write is what makes a
-  counter decrement durable before the PIN comparison; a torn or corrupted slot is
-  detected on load, never silently repaired.
+  fixed offset, updated in place with a single small write. That write reaches the
+  kernel before the PIN comparison, so a kill of the simulator at any moment (the
+  simulated card's tear) never gains a try; with ``sync`` it also reaches the disk
+  before the comparison and survives a power loss of the host, at one fdatasync per
+  VERIFY. A torn or corrupted slot is detected on load, never silently repaired.
 * ``lock`` — an advisory lock so that two processes never drive one card at once.
 
 Loading anything malformed raises ``CardImageError``; it never yields a fresh card.
@@ -30,6 +32,12 @@ from fsutil import atomic_write
 IMAGE_FORMAT = "mynacard-card-image"
 IMAGE_VERSION = 1
 COUNTERS_MAGIC = b"MYNACTR1"
+SYNC_ENV = "MYNACARD_SYNC"
+
+
+def default_sync() -> bool:
+    """Whether counter updates wait for the disk: off unless ``MYNACARD_SYNC=1``."""
+    return os.environ.get(SYNC_ENV, "") == "1"
 
 
 class CardImageError(Exception):
@@ -143,9 +151,10 @@ class CardStore:
         os.replace(staging, path)
 
     @classmethod
-    def open(cls, path: Path, *, sync: bool = True) -> CardStore:
-        """Load and lock an image. ``sync=False`` skips fsync: state still survives a kill of
-        this process (the OS holds the writes) but not a power loss of the host."""
+    def open(cls, path: Path, *, sync: bool | None = None) -> CardStore:
+        """Load and lock an image. ``sync`` (default: ``default_sync()``) makes counter
+        updates wait for the disk; without it they survive a kill of this process (the
+        kernel holds the write) but not a power loss of the host."""
         path = Path(path)
         if not (path / "card.json").is_file():
             raise CardImageError(f"{path} is not a card image (no card.json)")
@@ -169,7 +178,8 @@ class CardStore:
                 os.close(counters_fd)
             os.close(lock_fd)
             raise
-        return cls(path, content, lock_fd, counters_fd, slots, counters, sync)
+        return cls(path, content, lock_fd, counters_fd, slots, counters,
+                   default_sync() if sync is None else sync)
 
     @staticmethod
     def _load_content(path: Path) -> ImageContent:

@@ -35,9 +35,9 @@ class CommandAPDU:
     extended: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("cla", "ins", "p1", "p2"):
-            if not 0 <= getattr(self, name) <= 0xFF:
-                raise ValueError(f"{name} must be one byte")
+        if not (0 <= self.cla <= 0xFF and 0 <= self.ins <= 0xFF and 0 <= self.p1 <= 0xFF
+                and 0 <= self.p2 <= 0xFF):
+            raise ValueError("CLA, INS, P1 and P2 must each be one byte")
         if len(self.data) >= EXTENDED_LE_MAX:
             raise ValueError(f"{len(self.data)} data bytes do not fit an APDU")
         if self.le is not None and not 1 <= self.le <= EXTENDED_LE_MAX:

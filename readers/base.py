@@ -56,12 +56,14 @@ class CardConnection(ABC):
         response = ResponseAPDU.parse(self.transmit_raw(raw))
         if response.sw1 == 0x6C and len(raw) >= 5:
             response = ResponseAPDU.parse(self.transmit_raw(raw[:-1] + bytes((response.sw2,))))
-        data = response.data
+        if response.sw1 != 0x61:
+            return response
+        data = bytearray(response.data)
         while response.sw1 == 0x61:
             get_response = bytes((raw[0] & 0x03, 0xC0, 0x00, 0x00, response.sw2))
             response = ResponseAPDU.parse(self.transmit_raw(get_response))
             data += response.data
-        return ResponseAPDU(data, response.sw) if data is not response.data else response
+        return ResponseAPDU(bytes(data), response.sw)
 
     def __enter__(self) -> CardConnection:
         return self

@@ -15,7 +15,7 @@ class SimulatorReader(Reader):
 
     def __init__(self, name: str = "mynacard simulator 00", *,
                  card: VirtualCard | None = None, image: Path | None = None,
-                 sync: bool = True) -> None:
+                 sync: bool | None = None) -> None:
         self.name = name
         self._card = card
         self._image = Path(image) if image is not None else None
@@ -23,7 +23,7 @@ class SimulatorReader(Reader):
         self._connection: SimulatorConnection | None = None
 
     @classmethod
-    def for_image(cls, path: Path | str, *, sync: bool = True) -> SimulatorReader:
+    def for_image(cls, path: Path | str, *, sync: bool | None = None) -> SimulatorReader:
         return cls(f"mynacard simulator ({path})", image=Path(path), sync=sync)
 
     def card_present(self) -> bool:

@@ -14,7 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cardsim.signing import raw_pkcs1_v15_sign, sign_pkcs1_v15_payload
-from jpki.digest_info import HASH_NAMES, encode_digest_info
+from jpki.digest_info import (
+    HASH_NAMES,
+    der_digest_info,
+    encode_digest_info,
+    recognise_digest_info,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +59,13 @@ def test_digest_info_without_null_parameters_is_signed_as_sent(key: rsa.RSAPriva
 def test_payload_too_long_for_the_modulus(key: rsa.RSAPrivateKey) -> None:
     with pytest.raises(ValueError):
         raw_pkcs1_v15_sign(key, b"\x00" * 246)
+
+
+@pytest.mark.parametrize("hash_name", HASH_NAMES)
+def test_prefix_encoding_equals_asn1crypto(hash_name: str) -> None:
+    digest = hashlib.new(hash_name, b"abc").digest()
+    encoded = encode_digest_info(hash_name, digest)
+    assert encoded == der_digest_info(hash_name, digest)
+    assert recognise_digest_info(encoded) == (hash_name, digest)
+    assert recognise_digest_info(encoded[:-1]) is None
+    assert recognise_digest_info(b"\x31" + encoded[1:]) is None

@@ -137,3 +137,26 @@ def test_killing_the_simulator_mid_verify_leaves_a_consistent_card(card_dir: Pat
     apdu(card, select_ef(0x001B))
     assert apdu(card, verify_apdu("ABC123"))[1] == 0x9000
     card.close()
+
+
+@pytest.mark.parametrize("sync, expected_syncs", [(True, 1), (False, 0)])
+def test_sync_mode_waits_for_the_disk_once_per_verify(card_dir: Path, monkeypatch,
+                                                      sync: bool, expected_syncs: int) -> None:
+    card = VirtualCard.open(card_dir, sync=sync)
+    card.power_on()
+    apdu(card, SELECT_JPKI)
+    apdu(card, select_ef(0x0018))
+    calls: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", lambda fd: calls.append(fd))
+    assert apdu(card, verify_apdu("1234"))[1] == 0x9000
+    assert len(calls) == expected_syncs
+    card.close()
+
+
+def test_sync_default_comes_from_the_environment(monkeypatch) -> None:
+    from cardsim.storage import default_sync
+
+    monkeypatch.setenv("MYNACARD_SYNC", "1")
+    assert default_sync()
+    monkeypatch.delenv("MYNACARD_SYNC")
+    assert not default_sync()
