@@ -39,8 +39,7 @@ from cardsim.pin import BIRTH_KEY, CODE_A, CODE_B
 from cardsim.signing import raw_pkcs1_v15_sign
 from iso7816.sw import SW
 from iso7816.tlv import ber_encode
-from jpki.cvc import LONG_FORM, CVCAuthority, KeyId, encode_public_key
-from jpki.digest_info import encode_digest_info
+from jpki.cvc import LONG_FORM, CVCAuthority, KeyId, concatenated_digest_info, encode_public_key
 
 AID = bytes.fromhex("D3921000310001010402")
 
@@ -102,7 +101,7 @@ def face_digest_info(tlvs: dict[int, bytes]) -> bytes:
     """The signed payload of EF 0002: a SHA-256 DigestInfo holding three digests (96 bytes)."""
     digest = b"".join(hashlib.sha256(b"".join(tlvs[t] for t in group)).digest()
                       for group in SIGNED_GROUPS)
-    return encode_digest_info("sha256", digest)
+    return concatenated_digest_info(digest)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,6 @@ from client.records import (
     verified_certificate,
 )
 from jpki import cvc
-from jpki.digest_info import encode_digest_info
 from readers.base import CardConnection
 
 VISUAL_AID = bytes.fromhex("D3921000310001010402")
@@ -78,7 +77,7 @@ def _check_face_signature(record: Record, key: rsa.RSAPublicKey, what: str) -> N
                                                   padding.PKCS1v15(), None)
     except InvalidSignature:
         payload = None
-    if payload != encode_digest_info("sha256", digest):
+    if payload != cvc.concatenated_digest_info(digest):
         raise TamperedError(f"{what}: signature does not cover these name/address/photo/"
                             "birth/sex/key fields")
 

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from asn1crypto import core
+from asn1crypto.algos import DigestInfo
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -128,6 +130,15 @@ def verify(key: rsa.RSAPublicKey, signature: bytes, data: bytes) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+def concatenated_digest_info(digests: bytes) -> bytes:
+    """A SHA-256 DigestInfo holding several digests at once — how the 券面事項確認AP card face
+    is signed (facts §5). Not a standard DigestInfo, hence built here without length checks."""
+    if not digests or len(digests) % 32:
+        raise CVCError("expected a whole number of SHA-256 digests")
+    return DigestInfo({"digest_algorithm": {"algorithm": "sha256", "parameters": core.Null()},
+                       "digest": digests}).dump()
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,7 +104,7 @@ def test_visual_ap_records_and_signatures(card: VirtualCard, anchors: dict) -> N
     digest = b"".join(hashlib.sha256(b"".join(tlvs[t][1] for t in group)).digest()
                       for group in ((0xDF22, 0xDF23, 0xDF24), (0xDF25, 0xDF26), (0xDF27,)))
     recovered = key.recover_data_from_signature(tlvs[0xDF28][2], padding.PKCS1v15(), None)
-    assert recovered == encode_digest_info("sha256", digest)
+    assert recovered == cvc.concatenated_digest_info(digest)
     number = read(card, 0x0005)
     assert number[:2] == b"\xff\x40"
 
