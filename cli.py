@@ -343,6 +343,8 @@ def _prepare_demo_dir(out: Path) -> None:
 main.add_command(serve)
 main.add_command(pki)
 main.add_command(vectors)
+# The 券面 / card-info / applet commands register themselves on ``card`` (client/cli_cards.py).
+import client.cli_cards  # noqa: E402, F401
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,6 +4,12 @@ An application subclass declares ``NAME`` (its namespace in the card image), ``A
 ``FILES`` (file id → ``cardsim.files`` entry) and ``INSTRUCTIONS`` ((CLA, INS) → handler).
 Handlers take the parsed APDU and return the response data (status ``9000``) or raise
 ``StatusError``.
+
+Commands every application answers the same way live here: READ BINARY, READ RECORD,
+VERIFY, CHANGE REFERENCE DATA, COMPUTE DIGITAL SIGNATURE (``80 2A``), INTERNAL
+AUTHENTICATE (``00 88``) and the refusal of SET SESSION KEY (``80 AE``) by applications
+without secure messaging. CHANGE KEY (``80 32``) is offered for the applications whose
+PINs change that way (共通AP, 住基AP).
 """
 
 from __future__ import annotations
@@ -12,18 +18,35 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from cardsim.errors import StatusError
-from cardsim.files import EF, BinaryEF, KeyEF, PinEF
+from cardsim.files import EF, BinaryEF, KeyEF, KeyUsage, PinEF, RecordEF
 from cardsim.pin import pin_matches
+from cardsim.signing import SIGNATURE_SCHEMES
 from cardsim.storage import CardStore
-from iso7816.apdu import CommandAPDU
-from iso7816.sw import SW
+from iso7816.apdu import SHORT_LE_MAX, CommandAPDU
+from iso7816.sw import SW, wrong_le_sw
+from iso7816.tlv import TLVError, simple_iter
 
 CLA_ISO = 0x00
 CLA_PROPRIETARY = 0x80
 
 INS_VERIFY = 0x20
 INS_CHANGE_REFERENCE_DATA = 0x24
+INS_COMPUTE_DIGITAL_SIGNATURE = 0x2A
+INS_CHANGE_KEY = 0x32
+INS_INTERNAL_AUTHENTICATE = 0x88
+INS_SET_SESSION_KEY = 0xAE
 INS_READ_BINARY = 0xB0
+INS_READ_RECORD = 0xB2
+INS_GET_DATA = 0xCA
+
+TAG_CONTACT_ATR = 0x5F51
+"""GET DATA object every application answers (facts §7): the contact ATR without TS."""
+CARD_DATA = "isd"
+"""Image namespace of the card-wide data objects (the MF/ISD's)."""
+
+P2_DEFAULT_KEY = 0x00
+"""``80 2A`` P2 ``00``: the application's own key, no EF named (券面 APs)."""
+INTERNAL_AUTH_CHALLENGE_MAX = 255
 
 P2_CURRENT_EF = 0x80
 """P2 ``80``: the command acts on the current EF; ``80 | SFI`` names the EF by short id."""
@@ -36,6 +59,14 @@ class Application:
     AID: ClassVar[bytes]
     FILES: ClassVar[Mapping[int, EF]] = {}
     INSTRUCTIONS: ClassVar[Mapping[tuple[int, int], Handler]]
+    DEFAULT_KEY: ClassVar[int | None] = None
+    """The key ``80 2A`` with P2 ``00`` signs with; None answers ``6A86`` as the JPKI-AP does."""
+    SESSION_KEY_REFUSAL: ClassVar[int] = SW.SECURITY_STATUS_NOT_SATISFIED
+    """What SET SESSION KEY answers on an application without secure messaging (facts §4)."""
+    SECURE_MESSAGING: ClassVar[bool] = False
+    """Whether CLA bytes with the SM bits reach this application (the ISD's SCP channel)."""
+    DATA_OBJECTS: ClassVar[Mapping[int, str]] = {}
+    """GET DATA tag → meaning; values live in the image as ``"<NAME>/<tag hex>"``."""
 
     def __init__(self, store: CardStore) -> None:
         self.store = store
@@ -79,13 +110,29 @@ class Application:
             raise StatusError(SW.INCOMPATIBLE_FILE_STRUCTURE)
         return fid, ef
 
-    def referenced_key(self, p2: int) -> tuple[int, KeyEF]:
+    def referenced_key(self, p2: int, usage: KeyUsage = KeyUsage.COMPUTE_SIGNATURE,
+                       ) -> tuple[int, KeyEF]:
         fid, ef = self.referenced_ef(p2)
         if not isinstance(ef, KeyEF):
             raise StatusError(SW.INCOMPATIBLE_FILE_STRUCTURE)
+        if usage not in ef.usage:
+            # Observed for INTERNAL AUTHENTICATE: a PIN-guarded key refuses on access
+            # grounds first, an unguarded key of another purpose on conditions of use.
+            if not ef.use.allows(self.verified):
+                raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED)
+            raise StatusError(SW.CONDITIONS_NOT_SATISFIED)
         if not ef.use.allows(self.verified):
             raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED)
         return fid, ef
+
+    def default_key(self) -> tuple[int, KeyEF]:
+        if self.DEFAULT_KEY is None:
+            raise StatusError(SW.INCORRECT_P1P2)
+        ef = self.FILES[self.DEFAULT_KEY]
+        assert isinstance(ef, KeyEF)
+        if not ef.use.allows(self.verified):
+            raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED)
+        return self.DEFAULT_KEY, ef
 
     # -- ISO 7816-4 commands -------------------------------------------------------------
 
@@ -103,7 +150,7 @@ class Application:
             fid, offset = self.current_ef, apdu.p1p2
             ef = self.FILES[fid]
         if not isinstance(ef, BinaryEF):
-            if isinstance(ef, KeyEF | PinEF):
+            if isinstance(ef, KeyEF | PinEF | RecordEF):
                 raise StatusError(SW.INCOMPATIBLE_FILE_STRUCTURE)
             raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED)
         if not ef.read.allows(self.verified):
@@ -112,6 +159,48 @@ class Application:
         if offset >= len(content):
             raise StatusError(SW.OFFSET_OUTSIDE_EF)
         return content[offset:offset + apdu.le]
+
+    def read_record(self, apdu: CommandAPDU) -> bytes:
+        """READ RECORD, one record by absolute number (P2 low bits ``100``), facts §9."""
+        if apdu.data or apdu.le is None:
+            raise StatusError(SW.WRONG_LENGTH)
+        sfi, mode = apdu.p2 >> 3, apdu.p2 & 0x07
+        if mode == 0b101:
+            # "Records P1 to last" is optional in JICSAP 6.4.4 and absent on the card.
+            raise StatusError(SW.FUNCTION_NOT_SUPPORTED)
+        if mode != 0b100 or sfi == 0x1F:
+            raise StatusError(SW.INCORRECT_P1P2)
+        if sfi:
+            fid, ef = sfi, self.select_ef(sfi)
+        else:
+            if self.current_ef is None:
+                raise StatusError(SW.NO_CURRENT_EF)
+            fid, ef = self.current_ef, self.FILES[self.current_ef]
+        if not isinstance(ef, RecordEF):
+            raise StatusError(SW.INCOMPATIBLE_FILE_STRUCTURE)
+        if not ef.read.allows(self.verified):
+            raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED)
+        if apdu.p1 == 0:
+            raise StatusError(SW.RECORD_NOT_FOUND)
+        record = self._record(fid, apdu.p1)
+        if len(record) > apdu.le:
+            raise StatusError(wrong_le_sw(len(record)) if len(record) <= SHORT_LE_MAX
+                              else SW.WRONG_LENGTH)
+        return record
+
+    def _record(self, fid: int, number: int) -> bytes:
+        content = self.store.file(self.key_name(fid)) or b""
+        pos = 0
+        try:
+            for n, (_, value) in enumerate(simple_iter(content), start=1):
+                size = 2 + len(value) if len(value) < 0xFF else 4 + len(value)
+                if n == number:
+                    return content[pos:pos + size]
+                pos += size
+        except TLVError:
+            # A card image whose record file does not parse is corrupt: a self-test failure.
+            raise StatusError(SW.SELF_DIAGNOSIS_FAILURE) from None
+        raise StatusError(SW.RECORD_NOT_FOUND)
 
     def verify(self, apdu: CommandAPDU) -> bytes:
         if apdu.p1 != 0x00:
@@ -137,11 +226,21 @@ class Application:
         raise StatusError(0x63C0 | (tries - 1))
 
     def change_reference_data(self, apdu: CommandAPDU) -> bytes:
-        if apdu.p1 != 0x01:
+        """ISO CHANGE REFERENCE DATA ``00 24 01 80``: JPKI-AP and 券面事項入力補助AP."""
+        return self._replace_pin(apdu, p1=0x01)
+
+    def change_key(self, apdu: CommandAPDU) -> bytes:
+        """JICSAP CHANGE KEY ``80 32 00 80``: 共通AP and 住基AP change their PIN this way."""
+        return self._replace_pin(apdu, p1=0x00)
+
+    def _replace_pin(self, apdu: CommandAPDU, p1: int) -> bytes:
+        if apdu.p1 != p1:
             raise StatusError(SW.INCORRECT_P1P2)
         fid, ef = self.referenced_pin(apdu.p2)
         if not apdu.data:
             raise StatusError(SW.WRONG_LENGTH)
+        if not ef.changeable:
+            raise StatusError(SW.CONDITIONS_NOT_SATISFIED)
         if fid not in self.verified:
             raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED)
         if not ef.policy.accepts(apdu.data):
@@ -149,8 +248,60 @@ class Application:
         self.store.update_content(pins={self.key_name(fid): bytes(apdu.data)})
         return b""
 
+    def compute_digital_signature(self, apdu: CommandAPDU) -> bytes:
+        """``80 2A P1 P2``: P2 ``80``/``80|SFI`` names a key; ``00`` the application's own."""
+        if apdu.p2 == P2_DEFAULT_KEY:
+            fid, ef = self.default_key()
+        else:
+            fid, ef = self.referenced_key(apdu.p2)
+        if not apdu.data or apdu.le is None:
+            raise StatusError(SW.WRONG_LENGTH)
+        scheme = SIGNATURE_SCHEMES.get(apdu.p1)
+        if scheme is None:
+            raise StatusError(SW.INCORRECT_P1P2)
+        signature = scheme(self.store.key(self.key_name(fid)), apdu.data)
+        if self.store.content.options.get("verify_per_signature"):
+            self.verified -= ef.use.pins
+        return signature
+
+    def internal_authenticate(self, apdu: CommandAPDU) -> bytes:
+        """``00 88 00 80|SFI``: sha256WithRSA over the challenge (facts §6, §9)."""
+        if apdu.p1 != 0x00:
+            raise StatusError(SW.INCORRECT_P1P2)
+        fid, _ = self.referenced_key(apdu.p2, KeyUsage.INTERNAL_AUTHENTICATE)
+        if not 1 <= len(apdu.data) <= INTERNAL_AUTH_CHALLENGE_MAX or apdu.le is None:
+            raise StatusError(SW.WRONG_LENGTH)
+        return SIGNATURE_SCHEMES[0x03](self.store.key(self.key_name(fid)), apdu.data)
+
+    def get_data(self, apdu: CommandAPDU) -> bytes:
+        """GET DATA ``00 CA tag Le``; objects over 256 bytes need an extended Le (facts §7)."""
+        if apdu.data or apdu.le is None:
+            raise StatusError(SW.WRONG_LENGTH)
+        tag = apdu.p1p2
+        if tag == TAG_CONTACT_ATR:
+            value = self.store.file(f"{CARD_DATA}/{tag:04X}")
+        elif tag in self.DATA_OBJECTS:
+            value = self.store.file(self.key_name(tag))
+        else:
+            value = None
+        if value is None:
+            raise StatusError(SW.REFERENCED_DATA_NOT_FOUND)
+        if len(value) > apdu.le:
+            if len(value) > SHORT_LE_MAX or apdu.extended:
+                raise StatusError(SW.WRONG_LENGTH)
+            raise StatusError(wrong_le_sw(len(value)))
+        return value
+
+    def set_session_key(self, apdu: CommandAPDU) -> bytes:
+        """SET SESSION KEY on an application without secure messaging: a fixed refusal."""
+        raise StatusError(self.SESSION_KEY_REFUSAL)
+
     INSTRUCTIONS = {
         (CLA_ISO, INS_READ_BINARY): read_binary,
+        (CLA_ISO, INS_READ_RECORD): read_record,
         (CLA_ISO, INS_VERIFY): verify,
         (CLA_ISO, INS_CHANGE_REFERENCE_DATA): change_reference_data,
+        (CLA_ISO, INS_INTERNAL_AUTHENTICATE): internal_authenticate,
+        (CLA_ISO, INS_GET_DATA): get_data,
+        (CLA_PROPRIETARY, INS_SET_SESSION_KEY): set_session_key,
     }

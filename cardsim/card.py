@@ -10,10 +10,12 @@ import logging
 import secrets
 from pathlib import Path
 
+from cardsim.applets import LOAD_FILES
 from cardsim.application import CLA_ISO, Application
 from cardsim.atr import ATRS
 from cardsim.common_ap import CommonApplication
 from cardsim.errors import StatusError
+from cardsim.freespace import DEFAULT_CAPACITY, AppletStore, FreeSpace
 from cardsim.isd import IssuerSecurityDomain
 from cardsim.jpki_ap import JPKIApplication
 from cardsim.juki_ap import JukiApplication
@@ -55,7 +57,13 @@ class VirtualCard:
                                  f"(known: {', '.join(ATRS)})")
         self.store = store
         self.applications = [cls(store) for cls in APPLICATIONS]
+        self.freespace = FreeSpace(store.path / "freespace",
+                                   store.content.options.get("freespace_capacity",
+                                                             DEFAULT_CAPACITY), store.sync)
         self._isd = self.applications[0]
+        assert isinstance(self._isd, IssuerSecurityDomain)
+        self._isd.freespace = self.freespace
+        self._isd.reserved_aids = tuple(cls.AID for cls in APPLICATIONS)
         self.current: Application = self._isd
         self._application_selected = False
         self.powered = False
@@ -122,7 +130,7 @@ class VirtualCard:
             raise StatusError(SW.CLA_NOT_SUPPORTED)
         if cla & 0x03:
             raise StatusError(SW.LOGICAL_CHANNEL_NOT_SUPPORTED)
-        if cla & 0x0C:
+        if cla & 0x0C and not (self.current.SECURE_MESSAGING and cla & 0x0C == 0x04):
             raise StatusError(SW.SECURE_MESSAGING_NOT_SUPPORTED)
         if cla & 0x10:
             raise StatusError(SW.COMMAND_CHAINING_NOT_SUPPORTED)
@@ -163,6 +171,13 @@ class VirtualCard:
                 application.enter()
                 self.current = application
                 self._application_selected = application is not self._isd
+                return b""
+        for instance in self.freespace.instances.values():
+            if instance.aid.startswith(name):
+                applet = LOAD_FILES[instance.load_file](AppletStore(self.freespace, instance))
+                applet.enter()
+                self.current = applet
+                self._application_selected = True
                 return b""
         raise StatusError(SW.FILE_NOT_FOUND)
 

@@ -1,16 +1,55 @@
-"""共通カードAP (common card application), AID D3921000310001010100.
+"""共通カードAP (common card application), AID D3 92 10 00 31 00 01 01 01 00 (facts §6).
 
-Selectable; its files and commands are not built yet (no file → ``6A82``).
+====  ===========================================================  ===================
+EF    content                                                      access
+====  ===========================================================  ===================
+0001  card info, record 1: ``01 1C`` + card serial (15) ‖           READ RECORD, free
+      municipality code (5) ‖ expiry ``YYYYMMDD``
+0002  16-byte key reference, purpose unknown                       selectable only
+0019  INTERNAL AUTHENTICATE key (``00 88 00 99``), no credential
+001C  住民基本台帳用暗証番号 (4 digits, 3 tries), changed by CHANGE KEY ``80 32``
+====  ===========================================================  ===================
+
+SET SESSION KEY answers ``66F1`` (no key delivery configured).
 """
 
 from __future__ import annotations
 
-from cardsim.application import Application
+from cardsim.application import CLA_PROPRIETARY, INS_CHANGE_KEY, Application
+from cardsim.files import ALWAYS, KeyEF, KeyUsage, OpaqueEF, PinEF, RecordEF
+from cardsim.pin import RESIDENT_PIN
+from iso7816.sw import SW
+from iso7816.tlv import simple_encode
 
 AID = bytes.fromhex("D3921000310001010100")
+
+EF_CARD_INFO = 0x0001
+EF_AUTH_KEY = 0x0019
+EF_PIN = 0x001C
+CARD_INFO_TAG = 0x01
 
 
 class CommonApplication(Application):
     NAME = "common"
     AID = AID
-    FILES = {}
+    FILES = {
+        EF_CARD_INFO: RecordEF("card serial, municipality code, expiry", read=ALWAYS),
+        0x0002: OpaqueEF("16-byte key reference; purpose unknown"),
+        EF_AUTH_KEY: KeyEF("card authentication key", use=ALWAYS,
+                           usage=frozenset({KeyUsage.INTERNAL_AUTHENTICATE})),
+        EF_PIN: PinEF(RESIDENT_PIN),
+    }
+    SESSION_KEY_REFUSAL = SW.SECURITY_ENVIRONMENT_FAULT
+    INSTRUCTIONS = {
+        **Application.INSTRUCTIONS,
+        (CLA_PROPRIETARY, INS_CHANGE_KEY): Application.change_key,
+    }
+
+
+def card_info_records(card_serial: str, municipality_code: str, expiry: str) -> bytes:
+    """EF 0001's only record: SIMPLE-TLV ``01 1C`` + 28 ASCII digits."""
+    digits = card_serial + municipality_code + expiry
+    if len(card_serial) != 15 or len(municipality_code) != 5 or len(expiry) != 8 \
+            or not digits.isascii() or not digits.isdigit():
+        raise ValueError("card info is a 15-digit serial, 5-digit code and YYYYMMDD expiry")
+    return simple_encode(CARD_INFO_TAG, digits.encode("ascii"))

@@ -7,6 +7,7 @@ card OS enforces the rules; no application code checks access by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from cardsim.pin import PinPolicy
 
@@ -38,19 +39,43 @@ class BinaryEF:
     read: Access
 
 
+class KeyUsage(Enum):
+    """Which command may drive a key."""
+
+    COMPUTE_SIGNATURE = "80 2A"
+    """COMPUTE DIGITAL SIGNATURE, the key named by P2 (current EF or ``80 | SFI``)."""
+    DEFAULT_SIGNATURE = "80 2A P2=00"
+    """The 券面 APs' own key, signed with through ``80 2A`` P2 ``00`` (no EF named)."""
+    INTERNAL_AUTHENTICATE = "00 88"
+
+
 @dataclass(frozen=True, slots=True)
 class KeyEF:
-    """An RSA private key; never readable, usable for signing under ``use``."""
+    """An RSA private key; never readable, usable under ``use`` by the commands in ``usage``."""
 
     description: str
     use: Access
+    usage: frozenset[KeyUsage] = frozenset({KeyUsage.COMPUTE_SIGNATURE})
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEF:
+    """A record-structured EF; its card-image bytes are the records, one SIMPLE-TLV each."""
+
+    description: str
+    read: Access
 
 
 @dataclass(frozen=True, slots=True)
 class PinEF:
-    """A PIN key reference (internal EF) with its retry counter."""
+    """A PIN key reference (internal EF) with its retry counter.
+
+    ``changeable`` False: the value is derived from the card face (照合番号, birth date) and
+    CHANGE REFERENCE DATA / CHANGE KEY answer ``6985``.
+    """
 
     policy: PinPolicy
+    changeable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,4 +85,4 @@ class OpaqueEF:
     description: str
 
 
-EF = BinaryEF | KeyEF | PinEF | OpaqueEF
+EF = BinaryEF | RecordEF | KeyEF | PinEF | OpaqueEF

@@ -8,17 +8,26 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cardsim import jpki_ap
+from cardsim import common_ap, face, isd, jpki_ap, juki_ap, text_ap, visual_ap
+from cardsim.atr import ATRS, DEFAULT_ATR
 from cardsim.jpki_ap import JPKIApplication, TokenInfo, certificate_availability, certificate_ef
 from cardsim.persona import Persona
-from cardsim.pin import AUTH_PIN, SIGN_PASSWORD
+from cardsim.pin import AUTH_PIN, BLOCKED_AT_ISSUANCE, RESIDENT_PIN, SIGN_PASSWORD, TEXT_PIN
 from cardsim.storage import CardStore, ImageContent
+from gp import scp03
+from jpki import cvc
 from jpki.ca import SimulatorPKI, new_rsa_key
+from jpki.era import era_yymmdd
+
+Content = tuple[dict[str, bytes], dict[str, bytes], dict[str, bytes], dict[str, int]]
+"""(files, keys, pins, counter limits) of one application, keyed ``"<app>/<FID hex>"``."""
+CONTACT_ATR_NAMES = ("jpki", "jpki-02", "jpki-03", "jpki-04", "jpki-05")
 
 PKI_CARD_ID = "pki_card_id"
 """Image metadata key: the card's id in the PKI store (jpki.cardimage uses it)."""
@@ -65,13 +74,149 @@ def jpki_content(persona: Persona, pki: SimulatorPKI,
     return files, keys, pins, limits
 
 
+def _namer(app: str) -> Callable[[int], str]:
+    return lambda fid: f"{app}/{fid:04X}"
+
+
+def code_b(persona: Persona) -> str:
+    """照合番号B: birth YYMMDD in era years ‖ card expiry year ‖ security code (facts §8)."""
+    return f"{era_yymmdd(persona.resident.birth_date)}{persona.card_expiry.year:04d}" \
+           f"{persona.security_code}"
+
+
+def text_content(persona: Persona, signer: cvc.Issued) -> Content:
+    """券面事項入力補助AP: records signed by the municipality key certified in EF 0004."""
+    ef = _namer(text_ap.TextApplication.NAME)
+    resident = persona.resident
+    ap_key, session_key = new_rsa_key(), new_rsa_key()
+    number_file = text_ap.my_number_ef(persona.my_number)
+    four = text_ap.BasicFour(resident.name, resident.address,
+                             f"{resident.birth_date:%Y%m%d}", resident.sex.value)
+    files = {
+        ef(text_ap.EF_MY_NUMBER): number_file,
+        ef(text_ap.EF_ATTRIBUTES): four.encode(),
+        ef(text_ap.EF_INTEGRITY): text_ap.integrity_ef(number_file, four, signer.authority),
+        ef(text_ap.EF_CERTIFICATE): signer.certificate.encode(),
+        ef(text_ap.EF_AP_INFO): text_ap.ap_info_ef(secrets.token_bytes(32)),
+        ef(text_ap.EF_SESSION_KEY): text_ap.session_key_ef(session_key.public_key()),
+        ef(text_ap.EF_SIGNED_KEY): text_ap.signed_key_ef(ap_key.public_key(), signer.authority),
+    }
+    keys = {ef(text_ap.EF_AP_KEY): _der(ap_key),
+            f"{text_ap.TextApplication.NAME}/{text_ap.SESSION_KEY}": _der(session_key)}
+    pins = {ef(text_ap.EF_PIN): persona.pins.text.encode(),
+            ef(text_ap.EF_BLOCKED): secrets.token_bytes(8),
+            ef(text_ap.EF_CODE_A): persona.my_number.encode(),
+            ef(text_ap.EF_CODE_B): code_b(persona).encode()}
+    limits = {ef(text_ap.EF_PIN): TEXT_PIN.max_tries,
+              ef(text_ap.EF_BLOCKED): BLOCKED_AT_ISSUANCE.max_tries,
+              ef(text_ap.EF_CODE_A): persona.retry_limits.code_a,
+              ef(text_ap.EF_CODE_B): persona.retry_limits.code_b}
+    return files, keys, pins, limits
+
+
+def visual_content(persona: Persona, signer: cvc.Issued) -> Content:
+    """券面事項確認AP: age, face and number-image records with the card face images."""
+    ef = _namer(visual_ap.VisualApplication.NAME)
+    resident = persona.resident
+    card_key = new_rsa_key()
+    public = card_key.public_key()
+    images = persona.face
+    card_face = visual_ap.CardFace(
+        birth_date=f"{resident.birth_date:%Y%m%d}", sex=resident.sex.value,
+        expiry=f"{persona.card_expiry:%Y%m%d}",
+        name_png=images.name.read_bytes() if images.name else face.text_png(resident.name),
+        address_png=images.address.read_bytes() if images.address
+        else face.text_png(resident.address),
+        photo_jp2=images.photo.read_bytes() if images.photo
+        else face.placeholder_photo(persona.my_number),
+        security_code_png=face.digits_png(persona.security_code, face.SECURITY_CODE_IMAGE_SIZE))
+    number_png = face.digits_png(persona.my_number, face.MY_NUMBER_IMAGE_SIZE)
+    files = {
+        ef(visual_ap.EF_AGE): visual_ap.age_ef(f"{resident.birth_date:%Y%m%d}", public,
+                                              signer.authority),
+        ef(visual_ap.EF_FACE): card_face.encode(public, signer.authority),
+        ef(visual_ap.EF_AP_INFO): visual_ap.ap_info_ef(resident.municipality_code,
+                                                       secrets.token_bytes(256)),
+        ef(visual_ap.EF_CERTIFICATE): signer.certificate.encode(),
+        ef(visual_ap.EF_NUMBER_IMAGE): visual_ap.number_image_ef(number_png, public,
+                                                                 signer.authority),
+        ef(visual_ap.EF_UNKNOWN): b"\xff" * 16,
+    }
+    keys = {ef(visual_ap.EF_AP_KEY): _der(card_key)}
+    pins = {ef(visual_ap.EF_BIRTH_KEY): era_yymmdd(resident.birth_date).encode(),
+            ef(visual_ap.EF_CODE_B): code_b(persona).encode(),
+            ef(visual_ap.EF_CODE_A): persona.my_number.encode()}
+    limits = {ef(visual_ap.EF_BIRTH_KEY): persona.retry_limits.birth,
+              ef(visual_ap.EF_CODE_B): persona.retry_limits.code_b,
+              ef(visual_ap.EF_CODE_A): persona.retry_limits.code_a}
+    return files, keys, pins, limits
+
+
+def resident_content(persona: Persona, cvca: cvc.SimulatorCVCA) -> Content:
+    """共通AP and 住基AP (card info, authentication key, the two resident PINs) and the MF
+    data objects, whose lower CV certificate certifies the 共通AP authentication key."""
+    common, juki, mf = (_namer(common_ap.CommonApplication.NAME),
+                        _namer(juki_ap.JukiApplication.NAME), _namer(isd.IssuerSecurityDomain.NAME))
+    code = persona.resident.municipality_code
+    expiry = f"{persona.card_expiry:%Y%m%d}"
+    auth_key = new_rsa_key()
+    intermediate = cvca.municipality(cvc.ROOT_MF, code)
+    card_key_id = cvc.KeyId(f"{cvc.SIMULATOR_PREFIX}{code}9", persona.card_serial[-3:])
+    lower = intermediate.authority.certify(card_key_id, auth_key.public_key())
+    atr = ATRS[persona.atr if persona.atr in CONTACT_ATR_NAMES else DEFAULT_ATR]
+    files = {
+        common(common_ap.EF_CARD_INFO): common_ap.card_info_records(persona.card_serial, code,
+                                                                   expiry),
+        mf(isd.TAG_ISSUER_ID): intermediate.authority.key_id.encode(),
+        mf(isd.TAG_CARD_ID): persona.card_serial.encode(),
+        mf(isd.TAG_CARD_RECOGNITION): isd.card_recognition_data(),
+        mf(isd.TAG_MUNICIPALITY): code.encode(),
+        mf(isd.TAG_EXPIRY): expiry.encode(),
+        mf(isd.TAG_INTERMEDIATE_KEY_ID): intermediate.authority.key_id.encode(),
+        mf(isd.TAG_CHAIN_UPPER): intermediate.certificate.contents(),
+        mf(isd.TAG_CHAIN_LOWER): lower.contents(),
+        mf(0x5F51): atr[1:],
+    }
+    keys = {common(common_ap.EF_AUTH_KEY): _der(auth_key)}
+    pins = {common(common_ap.EF_PIN): persona.pins.resident.encode(),
+            juki(juki_ap.EF_PIN): persona.pins.resident.encode()}
+    limits = {common(common_ap.EF_PIN): RESIDENT_PIN.max_tries,
+              juki(juki_ap.EF_PIN): RESIDENT_PIN.max_tries}
+    return files, keys, pins, limits
+
+
+def card_manager_content(persona: Persona, master: bytes) -> Content:
+    """The ISD's SCP03 static keys, diversified from the issuer master key by the card's key
+    diversification data (the last 10 digits of the card serial)."""
+    diversification = persona.card_serial[-scp03.DIVERSIFICATION_LENGTH:].encode("ascii")
+    keys = scp03.StaticKeys.diversified(master, diversification)
+    name = isd.IssuerSecurityDomain.NAME
+    return ({f"{name}/{isd.SCP_KEYS}": keys.encode(),
+             f"{name}/{isd.SCP_DIVERSIFICATION}": diversification}, {}, {}, {})
+
+
+def default_cvca(pki: SimulatorPKI) -> cvc.SimulatorCVCA:
+    """The CV hierarchy kept beside the PKI (``<pki>/cvc``), in memory for a PKI without one."""
+    return cvc.SimulatorCVCA(pki.path / "cvc" if pki.path is not None else None)
+
+
 def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
-               issued_at: dt.datetime | None = None) -> Path:
+               issued_at: dt.datetime | None = None,
+               cvca: cvc.SimulatorCVCA | None = None) -> Path:
     """Write a new card image for ``persona`` into ``out`` (which must be absent or empty)."""
     issued_at = issued_at or dt.datetime.combine(persona.issued, dt.time(9, 0), dt.UTC)
     # The PKI store knows the card by this id; later lifecycle events find it in the image.
     card_id = secrets.token_hex(8)
+    cvca = cvca or default_cvca(pki)
+    code = persona.resident.municipality_code
     files, keys, pins, limits = jpki_content(persona, pki, issued_at, card_id)
+    for part in (text_content(persona, cvca.municipality(cvc.ROOT_TEXT, code)),
+                 visual_content(persona, cvca.municipality(cvc.ROOT_VISUAL, code)),
+                 resident_content(persona, cvca),
+                 card_manager_content(persona, scp03.load_or_create_master(pki.path)
+                                      if pki.path is not None else secrets.token_bytes(32))):
+        for mine, theirs in zip((files, keys, pins, limits), part, strict=True):
+            mine.update(theirs)
     content = ImageContent(
         atr=persona.atr, files=files, keys=keys, pins=pins, counter_max=limits,
         metadata={"issued": persona.issued.isoformat(),

@@ -8,13 +8,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from cardsim.application import CLA_PROPRIETARY, Application
-from cardsim.errors import StatusError
+from cardsim.application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
 from cardsim.files import ALWAYS, BinaryEF, KeyEF, OpaqueEF, PinEF, after_verify
 from cardsim.pin import AUTH_PIN, SIGN_PASSWORD
-from cardsim.signing import SIGNATURE_SCHEMES
-from iso7816.apdu import CommandAPDU
-from iso7816.sw import SW
 
 AID = bytes.fromhex("D392F000260100000001")
 
@@ -28,8 +24,6 @@ EF_AUTH_KEY = 0x0017
 EF_AUTH_PIN = 0x0018
 EF_SIGN_KEY = 0x001A
 EF_SIGN_PIN = 0x001B
-
-INS_COMPUTE_DIGITAL_SIGNATURE = 0x2A
 
 CERTIFICATE_EF_SIZE = 2048
 """Certificate EFs are larger than the DER they hold; the rest is filler (facts §3.2)."""
@@ -57,21 +51,9 @@ class JPKIApplication(Application):
         EF_SIGN_PIN: PinEF(SIGN_PASSWORD),
     }
 
-    def compute_digital_signature(self, apdu: CommandAPDU) -> bytes:
-        fid, ef = self.referenced_key(apdu.p2)
-        if not apdu.data or apdu.le is None:
-            raise StatusError(SW.WRONG_LENGTH)
-        scheme = SIGNATURE_SCHEMES.get(apdu.p1)
-        if scheme is None:
-            raise StatusError(SW.INCORRECT_P1P2)
-        signature = scheme(self.store.key(self.key_name(fid)), apdu.data)
-        if self.store.content.options.get("verify_per_signature"):
-            self.verified -= ef.use.pins
-        return signature
-
     INSTRUCTIONS = {
         **Application.INSTRUCTIONS,
-        (CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE): compute_digital_signature,
+        (CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE): Application.compute_digital_signature,
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from cardsim.atr import ATRS, DEFAULT_ATR
-from cardsim.pin import AUTH_PIN, FOUR_DIGITS, SIGN_PASSWORD, PinPolicy
+from cardsim.pin import AUTH_PIN, BIRTH_KEY, CODE_A, CODE_B, FOUR_DIGITS, SIGN_PASSWORD, PinPolicy
 from jpki import mynumber
 from jpki.profile import nth_birthday_after
 from jpki.resident import Resident, Sex
@@ -43,6 +43,27 @@ class Pins:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryLimits:
+    """Retry limits of the card-face keys, which are not public (facts §15.1); 1-15."""
+
+    code_a: int = CODE_A.max_tries
+    code_b: int = CODE_B.max_tries
+    birth: int = BIRTH_KEY.max_tries
+
+
+@dataclass(frozen=True, slots=True)
+class FaceImages:
+    """Card-face images as files (None: issuance draws placeholders in the right format)."""
+
+    photo: Path | None = None
+    """顔写真: JPEG 2000 (JP2), greyscale."""
+    name: Path | None = None
+    """氏名 as printed: PNG."""
+    address: Path | None = None
+    """住所 as printed: PNG."""
+
+
+@dataclass(frozen=True, slots=True)
 class Persona:
     resident: Resident
     my_number: str
@@ -52,6 +73,8 @@ class Persona:
     atr: str
     security_code: str
     card_serial: str
+    retry_limits: RetryLimits = RetryLimits()
+    face: FaceImages = FaceImages()
 
     def age_on(self, day: dt.date) -> int:
         born = self.resident.birth_date
@@ -109,7 +132,36 @@ def _pin(data: dict[str, Any], path: str, policy: PinPolicy, default: str) -> st
     return value
 
 
-def parse_persona(data: Any, today: dt.date | None = None) -> Persona:
+JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _image(data: dict[str, Any], path: str, base: Path | None, magic: bytes,
+           kind: str) -> Path | None:
+    value = _text(data, path, required=False)
+    if value is None:
+        return None
+    file = Path(value)
+    if not file.is_absolute() and base is not None:
+        file = base / file
+    try:
+        head = file.read_bytes()[:len(magic)]
+    except OSError as exc:
+        raise PersonaError(path, f"cannot be read ({exc.strerror})") from None
+    if head != magic:
+        raise PersonaError(path, f"must be a {kind} file")
+    return file
+
+
+def _limit(data: dict[str, Any], path: str, default: int) -> int:
+    value = _get(data, path, required=False, default=default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 15:
+        raise PersonaError(path, "must be a whole number of tries from 1 to 15")
+    return value
+
+
+def parse_persona(data: Any, today: dt.date | None = None, base: Path | None = None) -> Persona:
+    """``base``: the directory relative image paths are resolved against."""
     if not isinstance(data, dict):
         raise PersonaError("(top level)", "must be a mapping of fields")
     today = today or dt.date.today()
@@ -163,7 +215,14 @@ def parse_persona(data: Any, today: dt.date | None = None) -> Persona:
     serial = _text(data, "card.serial", required=False, default=f"4{number[:14]:0<14}")
     if not (serial and len(serial) == 15 and serial.isascii() and serial.isdigit()):
         raise PersonaError("card.serial", "must be 15 digits")
-    return Persona(resident, number, pins, issued, expiry, atr, security_code, serial)
+    limits = RetryLimits(code_a=_limit(data, "card.retry_limits.code_a", CODE_A.max_tries),
+                         code_b=_limit(data, "card.retry_limits.code_b", CODE_B.max_tries),
+                         birth=_limit(data, "card.retry_limits.birth", BIRTH_KEY.max_tries))
+    face = FaceImages(photo=_image(data, "face.photo", base, JP2_SIGNATURE, "JPEG 2000 (JP2)"),
+                      name=_image(data, "face.name", base, PNG_SIGNATURE, "PNG"),
+                      address=_image(data, "face.address", base, PNG_SIGNATURE, "PNG"))
+    return Persona(resident, number, pins, issued, expiry, atr, security_code, serial,
+                   limits, face)
 
 
 def _ascii(data: dict[str, Any], path: str) -> str:
@@ -184,4 +243,4 @@ def load_persona(path: Path | str, today: dt.date | None = None) -> Persona:
         raise PersonaError(str(path), "must be UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise PersonaError(str(path), f"is not valid YAML ({exc})") from None
-    return parse_persona(data, today)
+    return parse_persona(data, today, base=path.parent)

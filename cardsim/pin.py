@@ -37,3 +37,19 @@ SIGN_PASSWORD = PinPolicy(
     "署名用電子証明書パスワード (signing password)", 5,
     r"(?=[A-Z0-9]*[A-Z])(?=[A-Z0-9]*[0-9])[A-Z0-9]{6,16}",
     "6-16 characters of A-Z and 0-9 with at least one letter and one digit")
+
+TEXT_PIN = PinPolicy("券面事項入力補助用暗証番号 (card-info input-support PIN)", 3, FOUR_DIGITS,
+                     "exactly 4 digits")
+RESIDENT_PIN = PinPolicy("住民基本台帳用暗証番号 (resident-registry PIN)", 3, FOUR_DIGITS,
+                         "exactly 4 digits")
+
+# The retry limits of the three card-face keys are not public (facts §15.1). Ten is our
+# choice: generous enough for typing from the card face, still a lockout. A persona's
+# card.retry_limits overrides them per card (the limit lives in the card image).
+CODE_A = PinPolicy("照合番号A (the 12-digit 個人番号)", 10, r"[0-9]{12}", "exactly 12 digits")
+CODE_B = PinPolicy("照合番号B (birth YYMMDD in era years, expiry year, security code)", 10,
+                   r"[0-9]{14}", "exactly 14 digits")
+BIRTH_KEY = PinPolicy("生年月日 key (birth YYMMDD in era years)", 10, r"[0-9]{6}",
+                      "exactly 6 digits")
+BLOCKED_AT_ISSUANCE = PinPolicy("key reference blocked at issuance", 0, r"(?!)",
+                                "can never be set")

@@ -212,6 +212,10 @@ class CardStore:
             counters[name] = value
         return counters
 
+    @property
+    def sync(self) -> bool:
+        return self._sync
+
     # -- reading -------------------------------------------------------------------------
 
     def file(self, name: str) -> bytes | None:

@@ -1,16 +1,163 @@
-"""券面事項入力補助AP (card-info input support), AID D3921000310001010408.
+"""券面事項入力補助AP (card-info input support), AID D3 92 10 00 31 00 01 01 04 08 (facts §4).
 
-Selectable; its files and commands are not built yet (no file → ``6A82``).
+Files and access at a glance (``FILES`` below is the authority):
+
+====  ==========================================  =====================================
+EF    content                                     read after VERIFY of
+====  ==========================================  =====================================
+0001  個人番号 ``FF 10 0C`` + 12 digits + ``FF FF``  PIN 0011 or 照合番号A 0014
+0002  基本4情報 ``FF 20`` {DF21..DF25}             PIN 0011 or 照合番号B 0015
+0003  integrity record ``FF 30`` {DF31..DF33}      PIN or either 照合番号
+0004  CV certificate ``7F 21``                     free
+0005  AP basic info ``FF 40`` {DF41..DF43}         free
+0006  session-key encryption public key ``A1``     PIN or either 照合番号
+0007  signed AP public key ``FF 50`` {DF51, DF52}  PIN or either 照合番号
+0008  unknown (16 × FF)                            selectable, never readable
+0011  PIN (4 digits, 3 tries)
+0012  key reference blocked at issuance (``63C0`` / ``6984``)
+0013  the AP's own key: ``80 2A 00 00`` signs with it, no credential needed
+0014  照合番号A = the 12-digit 個人番号
+0015  照合番号B = birth YYMMDD (era year) ‖ expiry year ‖ security code
+====  ==========================================  =====================================
+
+Choices where the facts are silent: the 照合番号 retry limits (``cardsim.pin``; per card
+in the image); 照合番号A/B cannot be changed (``6985``); secure messaging (``80 AE``, facts
+§4) is not implemented — SET SESSION KEY answers ``6982`` like the APs without it, the
+``0006`` key is still issued so that the EF reads as on the card.
 """
 
 from __future__ import annotations
 
-from cardsim.application import Application
+import hashlib
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from cardsim.application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
+from cardsim.files import ALWAYS, BinaryEF, KeyEF, KeyUsage, OpaqueEF, PinEF, after_verify
+from cardsim.pin import BLOCKED_AT_ISSUANCE, CODE_A, CODE_B, TEXT_PIN
+from iso7816.tlv import ber_encode
+from jpki.cvc import LONG_FORM, CVCAuthority, KeyId, encode_public_key
 
 AID = bytes.fromhex("D3921000310001010408")
+
+EF_MY_NUMBER = 0x0001
+EF_ATTRIBUTES = 0x0002
+EF_INTEGRITY = 0x0003
+EF_CERTIFICATE = 0x0004
+EF_AP_INFO = 0x0005
+EF_SESSION_KEY = 0x0006
+EF_SIGNED_KEY = 0x0007
+EF_PIN = 0x0011
+EF_BLOCKED = 0x0012
+EF_AP_KEY = 0x0013
+EF_CODE_A = 0x0014
+EF_CODE_B = 0x0015
+
+SESSION_KEY = "session-key"
+"""Image key name of the private half of EF 0006 (no EF of its own, no APDU reaches it)."""
+
+ANY_CREDENTIAL = after_verify(EF_PIN, EF_CODE_A, EF_CODE_B)
 
 
 class TextApplication(Application):
     NAME = "text"
     AID = AID
-    FILES = {}
+    FILES = {
+        EF_MY_NUMBER: BinaryEF("個人番号", read=after_verify(EF_PIN, EF_CODE_A)),
+        EF_ATTRIBUTES: BinaryEF("基本4情報", read=after_verify(EF_PIN, EF_CODE_B)),
+        EF_INTEGRITY: BinaryEF("integrity record (digests + signature)", read=ANY_CREDENTIAL),
+        EF_CERTIFICATE: BinaryEF("CV certificate of the signing key", read=ALWAYS),
+        EF_AP_INFO: BinaryEF("AP basic info", read=ALWAYS),
+        EF_SESSION_KEY: BinaryEF("session-key encryption public key", read=ANY_CREDENTIAL),
+        EF_SIGNED_KEY: BinaryEF("signed AP public key", read=ANY_CREDENTIAL),
+        0x0008: OpaqueEF("16 × FF; purpose unknown"),
+        EF_PIN: PinEF(TEXT_PIN),
+        EF_BLOCKED: PinEF(BLOCKED_AT_ISSUANCE, changeable=False),
+        EF_AP_KEY: KeyEF("AP key (内部認証)", use=ALWAYS,
+                         usage=frozenset({KeyUsage.DEFAULT_SIGNATURE})),
+        EF_CODE_A: PinEF(CODE_A, changeable=False),
+        EF_CODE_B: PinEF(CODE_B, changeable=False),
+    }
+    DEFAULT_KEY = EF_AP_KEY
+    INSTRUCTIONS = {
+        **Application.INSTRUCTIONS,
+        (CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE): Application.compute_digital_signature,
+    }
+
+
+# -- record encoders (issuance) -------------------------------------------------------------
+
+MY_NUMBER_FILLER = b"\xff\xff"
+AP_IDENTIFICATION = bytes.fromhex("01030E01")
+"""DF41 as seen on cards: spec version, extended Lc/Le support, vendor ID, vendor byte."""
+AP_INFO_KEY_ID = KeyId("9000034")
+"""DF42: a key ID whose purpose is unknown (``…34`` on real cards); simulator-prefixed."""
+
+
+def my_number_ef(number: str) -> bytes:
+    """EF 0001: 17 bytes, the TLV then two filler bytes the integrity digest covers."""
+    if len(number) != 12 or not number.isascii() or not number.isdigit():
+        raise ValueError("a 個人番号 is 12 ASCII digits")
+    return ber_encode(0xFF10, number.encode()) + MY_NUMBER_FILLER
+
+
+@dataclass(frozen=True, slots=True)
+class BasicFour:
+    """基本4情報 as the card stores it."""
+
+    name: str
+    """Family and given name separated by U+3000."""
+    address: str
+    birth_date: str
+    """``YYYYMMDD``, Gregorian."""
+    sex: str
+    """One ISO 5218 digit."""
+
+    def fields(self) -> bytes:
+        """DF22..DF25: what DF32 of the integrity record hashes."""
+        return (ber_encode(0xDF22, self.name.encode("utf-8"))
+                + ber_encode(0xDF23, self.address.encode("utf-8"))
+                + ber_encode(0xDF24, self.birth_date.encode("ascii"))
+                + ber_encode(0xDF25, self.sex.encode("ascii")))
+
+    def encode(self) -> bytes:
+        """EF 0002: ``FF 20`` {DF21 offsets of DF22..DF25 from the file start, DF22..DF25}."""
+        fields = self.fields()
+        table_tlv_length = 2 + 1 + 8
+        inner_length = table_tlv_length + len(fields)
+        outer_header = len(ber_encode(0xFF20, bytes(inner_length))) - inner_length
+        offsets, pos = b"", outer_header + table_tlv_length
+        for value in (self.name.encode(), self.address.encode(), self.birth_date.encode(),
+                      self.sex.encode()):
+            offsets += pos.to_bytes(2, "big")
+            pos += len(ber_encode(0xDF22, value))
+        return ber_encode(0xFF20, ber_encode(0xDF21, offsets) + fields)
+
+
+def integrity_ef(my_number_file: bytes, basic_four: BasicFour, signer: CVCAuthority) -> bytes:
+    """EF 0003 (336 bytes): SHA-256 of all of EF 0001, of DF22..DF25, and a signature."""
+    digests = (ber_encode(0xDF31, hashlib.sha256(my_number_file).digest())
+               + ber_encode(0xDF32, hashlib.sha256(basic_four.fields()).digest()))
+    return ber_encode(0xFF30, digests + ber_encode(0xDF33, signer.sign(digests), LONG_FORM),
+                      LONG_FORM)
+
+
+def ap_info_ef(trailer: bytes) -> bytes:
+    """EF 0005: DF41 identification, DF42 key ID, DF43 32 opaque bytes + 96 × FF."""
+    if len(trailer) != 32:
+        raise ValueError("the DF43 trailer is 32 bytes")
+    return ber_encode(0xFF40, ber_encode(0xDF41, AP_IDENTIFICATION)
+                      + ber_encode(0xDF42, AP_INFO_KEY_ID.encode())
+                      + ber_encode(0xDF43, trailer + b"\xff" * 96, LONG_FORM), LONG_FORM)
+
+
+def session_key_ef(key: rsa.RSAPublicKey) -> bytes:
+    return ber_encode(0xA1, encode_public_key(key), LONG_FORM)
+
+
+def signed_key_ef(key: rsa.RSAPublicKey, signer: CVCAuthority) -> bytes:
+    """EF 0007: the AP key's public half (DF51) and the issuer's signature over that TLV."""
+    public = ber_encode(0xDF51, encode_public_key(key), LONG_FORM)
+    return ber_encode(0xFF50, public + ber_encode(0xDF52, signer.sign(public), LONG_FORM),
+                      LONG_FORM)

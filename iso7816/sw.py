@@ -71,6 +71,13 @@ def retries_left_sw(tries: int) -> int:
     return 0x63C0 | tries
 
 
+def wrong_le_sw(exact: int) -> int:
+    """The 6Cxx answer: resend with Le = ``exact`` (1-256; 256 is written 00)."""
+    if not 1 <= exact <= 256:
+        raise ValueError(f"a 6Cxx status word names an Le of 1-256, not {exact}")
+    return 0x6C00 | (exact & 0xFF)
+
+
 def describe(sw: int) -> str:
     """Human wording of a status word, e.g. for the CLI's raw APDU command."""
     if sw in _MEANINGS:

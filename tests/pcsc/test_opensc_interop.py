@@ -106,8 +106,6 @@ def test_foreign_aid_probes_get_file_not_found(pcsc: PcscSandbox):
     assert wrong == []
 
 
-@pytest.mark.xfail(strict=True, reason="card-side: GET DATA is not implemented, the card "
-                   "answers 6D00 where a My Number card answers 6A88 for an absent data object")
 def test_get_data_probe_gets_referenced_data_not_found(pcsc: PcscSandbox):
     pcsc.trace.clear()
     pcsc.opensc("opensc-tool", "--reader", "0", "--name")

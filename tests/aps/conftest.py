@@ -1,0 +1,21 @@
+"""Fixtures of the 券面 / card-info / free-space tests: the trust anchors of the session PKI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jpki import cvc
+
+CODE_A = "537686677188"
+CODE_B = "55021720352285"
+BIRTH = "550217"
+TEXT_PIN = "1234"
+RESIDENT_PIN = "1234"
+
+
+@pytest.fixture(scope="session")
+def anchors(pki_dir: Path, card_templates) -> dict:
+    card_templates("kokutou-mikiya")  # issuing creates the CV hierarchy beside the PKI
+    return cvc.load_trust_anchors(pki_dir / "cvc")
