@@ -173,15 +173,23 @@ def renew(pki: SimulatorPKI, card_id: str, auth_key: rsa.RSAPublicKey,
     with pki.store.transaction() as db:
         current = card(pki, card_id)
         _require_active(current)
-        expiry = card_expiry or current.card_expiry
-        changed = _revoke(pki, db, live_certificates(pki, card_id), Status.REVOKED,
-                          x509.ReasonFlags.superseded, now)
-        db.execute("UPDATE card SET card_expiry = ? WHERE card_id = ?",
-                   (expiry.isoformat(), card_id))
-        _issue(pki, db, card_id, current.resident, Role.AUTH, auth_key, now, expiry)
-        if sign_key is not None:
-            _issue(pki, db, card_id, current.resident, Role.SIGN, sign_key, now, expiry)
+        changed = _replace_certificates(pki, db, current, auth_key, sign_key, now,
+                                        card_expiry or current.card_expiry)
     return EventResult(card_id, _refresh(pki, changed), _card_set(pki, card_id))
+
+
+def _replace_certificates(pki: SimulatorPKI, db, current: Card, auth_key: rsa.RSAPublicKey,
+                          sign_key: rsa.RSAPublicKey | None, now: dt.datetime,
+                          expiry: dt.date) -> tuple[CertificateRecord, ...]:
+    """Renewal and reissue alike: every live certificate superseded, fresh ones issued."""
+    card_id = current.card_id
+    changed = _revoke(pki, db, live_certificates(pki, card_id), Status.REVOKED,
+                      x509.ReasonFlags.superseded, now)
+    db.execute("UPDATE card SET card_expiry = ? WHERE card_id = ?", (expiry.isoformat(), card_id))
+    _issue(pki, db, card_id, current.resident, Role.AUTH, auth_key, now, expiry)
+    if sign_key is not None:
+        _issue(pki, db, card_id, current.resident, Role.SIGN, sign_key, now, expiry)
+    return changed
 
 
 def change_resident(pki: SimulatorPKI, card_id: str, resident: Resident,
@@ -230,14 +238,9 @@ def reissue(pki: SimulatorPKI, card_id: str, auth_key: rsa.RSAPublicKey,
         current = card(pki, card_id)
         if current.state == "closed":
             raise LifecycleError(f"card {card_id} is closed")
-        expiry = card_expiry or current.card_expiry
-        changed = _revoke(pki, db, live_certificates(pki, card_id), Status.REVOKED,
-                          x509.ReasonFlags.superseded, now)
-        db.execute("UPDATE card SET card_expiry = ?, state = 'active' WHERE card_id = ?",
-                   (expiry.isoformat(), card_id))
-        _issue(pki, db, card_id, current.resident, Role.AUTH, auth_key, now, expiry)
-        if sign_key is not None:
-            _issue(pki, db, card_id, current.resident, Role.SIGN, sign_key, now, expiry)
+        _set_card_state(db, card_id, "active")
+        changed = _replace_certificates(pki, db, current, auth_key, sign_key, now,
+                                        card_expiry or current.card_expiry)
     return EventResult(card_id, _refresh(pki, changed), _card_set(pki, card_id))
 
 
