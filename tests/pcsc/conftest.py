@@ -33,7 +33,8 @@ from readers.pcscd import (
 
 AUTH_PIN = "1234"
 SIGN_PASSWORD = "ABC123"
-CARD_WAIT = 5.0
+CARD_WAIT = 15.0
+"""A bound on polling, not a sleep: on a loaded 2-core machine pcscd's 0.4 s poll can lag."""
 """pcscd notices insertions and removals on its 400 ms poll; 5 s is generous."""
 
 SLOT_PERSONAS = ("kokutou-mikiya", "yamada-hanako")
