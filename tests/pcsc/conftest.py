@@ -34,8 +34,8 @@ from readers.pcscd import (
 AUTH_PIN = "1234"
 SIGN_PASSWORD = "ABC123"
 CARD_WAIT = 15.0
-"""A bound on polling, not a sleep: on a loaded 2-core machine pcscd's 0.4 s poll can lag."""
-"""pcscd notices insertions and removals on its 400 ms poll; 5 s is generous."""
+"""A bound on polling, not a sleep: pcscd notices insertions and removals on its 400 ms
+poll, which can lag on a loaded 2-core machine."""
 
 SLOT_PERSONAS = ("kokutou-mikiya", "yamada-hanako")
 """Slot 0 has the ATR OpenSC knows; slot 1 another JPKI ATR, found by OpenSC's SELECT probe."""
