@@ -5,6 +5,10 @@ of the whole list and builds a sorted array of (serial, entry offset) records. T
 fields (issuer, dates, extensions, signature algorithm) come from ``cryptography``, loaded from a
 copy of the CRL with its entries cut out, so nothing but the entry walk is done by hand. The
 signature is verified over the original tbsCertList bytes with ``cryptography``.
+
+Where the scanner could not be built (no C compiler at install time), ``cryptography``
+parses the whole CRL instead and the index is a dict: the same answers, far slower on
+million-entry lists.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
-from jpki import _crlscan
+try:
+    from jpki import _crlscan
+except ImportError:
+    _crlscan = None
 
 REASON_CODES: dict[int, x509.ReasonFlags] = {
     0: x509.ReasonFlags.unspecified, 1: x509.ReasonFlags.key_compromise,
@@ -30,6 +37,11 @@ REASON_CODES: dict[int, x509.ReasonFlags] = {
 
 _INT64 = 1 << 63
 _UINT64 = 1 << 64
+FLAG_UNKNOWN_CRITICAL = 1
+FLAG_CERTIFICATE_ISSUER = 2
+_ENTRY_EXTENSIONS = {x509.CRLEntryExtensionOID.CRL_REASON,
+                     x509.CRLEntryExtensionOID.INVALIDITY_DATE,
+                     x509.CRLEntryExtensionOID.CERTIFICATE_ISSUER}
 
 
 class CRLFormatError(ValueError):
@@ -93,7 +105,8 @@ class CRLIndex:
     __slots__ = ("der", "header", "count", "_tbs", "_index", "_flags")
 
     def __init__(self, der: bytes, header: x509.CertificateRevocationList, count: int,
-                 tbs: tuple[int, int], index: bytes, flags: int) -> None:
+                 tbs: tuple[int, int], index: bytes | dict[int, RevokedEntry],
+                 flags: int) -> None:
         self.der = der
         self.header = header
         """The CRL without its entries: issuer, dates, extensions, signature algorithm."""
@@ -105,6 +118,8 @@ class CRLIndex:
     @classmethod
     def load(cls, der: bytes) -> CRLIndex:
         der = bytes(der)
+        if _crlscan is None:
+            return cls._load_with_cryptography(der)
         try:
             tbs_start, tbs_end, rev_start, rev_end, index, count, flags = _crlscan.scan(der)
         except ValueError as exc:
@@ -122,14 +137,41 @@ class CRLIndex:
             raise CRLFormatError(f"malformed CRL: {exc}") from None
         return cls(der, header, count, (tbs_start, tbs_end), index, flags)
 
+    @classmethod
+    def _load_with_cryptography(cls, der: bytes) -> CRLIndex:
+        try:
+            crl = x509.load_der_x509_crl(der)
+            table: dict[int, RevokedEntry] = {}
+            flags = 0
+            for revoked in crl:
+                reason = invalidity = None
+                for extension in revoked.extensions:
+                    value = extension.value
+                    if isinstance(value, x509.CRLReason):
+                        reason = value.reason
+                    elif isinstance(value, x509.InvalidityDate):
+                        invalidity = value.invalidity_date_utc
+                    elif isinstance(value, x509.CertificateIssuer):
+                        flags |= FLAG_CERTIFICATE_ISSUER
+                    if extension.critical and extension.oid not in _ENTRY_EXTENSIONS:
+                        flags |= FLAG_UNKNOWN_CRITICAL
+                table.setdefault(revoked.serial_number, RevokedEntry(
+                    revoked.serial_number, revoked.revocation_date_utc, reason, invalidity))
+            tbs_start = 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
+            tbs = (tbs_start, tbs_start + len(crl.tbs_certlist_bytes))
+        except (ValueError, IndexError, x509.InvalidVersion,
+                x509.UnsupportedGeneralNameType) as exc:
+            raise CRLFormatError(f"malformed CRL: {exc}") from None
+        return cls(der, crl, len(table), tbs, table, flags)
+
     @property
     def has_unknown_critical_entry_extension(self) -> bool:
-        return bool(self._flags & _crlscan.FLAG_UNKNOWN_CRITICAL)
+        return bool(self._flags & FLAG_UNKNOWN_CRITICAL)
 
     @property
     def is_indirect(self) -> bool:
         """Some entry carries certificateIssuer: entries may belong to other CAs."""
-        return bool(self._flags & _crlscan.FLAG_CERTIFICATE_ISSUER)
+        return bool(self._flags & FLAG_CERTIFICATE_ISSUER)
 
     @property
     def tbs_bytes(self) -> bytes:
@@ -152,9 +194,13 @@ class CRLIndex:
         return _crlscan.lookup(self._index, self.der, serial_key(serial))
 
     def __contains__(self, serial: int) -> bool:
+        if isinstance(self._index, dict):
+            return serial in self._index
         return self._offset(serial) >= 0
 
     def lookup(self, serial: int) -> RevokedEntry | None:
+        if isinstance(self._index, dict):
+            return self._index.get(serial)
         try:
             found = _crlscan.find(self._index, self.der, serial if -_INT64 <= serial < _UINT64
                                   else serial_key(serial))
@@ -179,5 +225,8 @@ class CRLIndex:
 
     def entries(self) -> Iterator[RevokedEntry]:
         """Every entry, in list order."""
+        if isinstance(self._index, dict):
+            yield from self._index.values()
+            return
         for offset in _crlscan.offsets(self._index):
             yield self._entry(offset)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jpki import crlindex
 from jpki.crlindex import CRLFormatError, CRLIndex
 from jpki.crlsynth import synthesize_crl
 
@@ -195,3 +196,39 @@ def test_synthesised_crl_loads_in_cryptography_and_openssl(tmp_path, key):
 
 def vars_of(entry):
     return (entry.serial, entry.revocation_date, entry.reason, entry.invalidity_date)
+
+
+def _without_scanner(der: bytes) -> CRLIndex:
+    """Load as an install without a C compiler would: cryptography parses everything."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(crlindex, "_crlscan", None)
+        return CRLIndex.load(der)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=entries, probes=st.lists(serials, max_size=10))
+def test_fallback_without_the_scanner_gives_the_same_answers(key, items, probes):
+    der = _crl(key, items)
+    fast, fallback = CRLIndex.load(der), _without_scanner(der)
+    assert fallback.count == fast.count
+    assert fallback.tbs_bytes == fast.tbs_bytes
+    assert fallback.verify_signature(key.public_key())
+    assert list(fallback.entries()) == list(fast.entries())
+    for serial in [*(e.serial for e in fast.entries()), *probes]:
+        assert fallback.lookup(serial) == fast.lookup(serial)
+        assert (serial in fallback) is (serial in fast)
+    assert (fallback.is_indirect, fallback.has_unknown_critical_entry_extension) == (
+        fast.is_indirect, fast.has_unknown_critical_entry_extension)
+
+
+def test_fallback_flags_unknown_critical_entry_extensions(key):
+    revoked = (x509.RevokedCertificateBuilder().serial_number(9).revocation_date(EPOCH)
+               .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99"),
+                                                         b"\x05\x00"), critical=True).build())
+    der = (x509.CertificateRevocationListBuilder().issuer_name(NAME).last_update(EPOCH)
+           .next_update(EPOCH + dt.timedelta(days=1)).add_revoked_certificate(revoked)
+           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+    assert CRLIndex.load(der).has_unknown_critical_entry_extension
+    assert _without_scanner(der).has_unknown_critical_entry_extension
+    with pytest.raises(CRLFormatError):
+        _without_scanner(der[:-3])
