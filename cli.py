@@ -22,7 +22,7 @@ from cardsim.issue import issue_card
 from cardsim.persona import PersonaError, load_persona
 from cardsim.serve_cli import serve
 from cardsim.storage import CardImageError
-from client.commands import CardCommandError, WrongPinError
+from client.commands import CardCommandError, CardDataError, WrongPinError
 from client.jpki import HASH_NAMES, JPKIClient, JPKIKey
 from iso7816.apdu import APDUFormatError, ResponseAPDU
 from iso7816.sw import describe
@@ -57,8 +57,8 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (PersonaError, CardImageError, ReaderError, CardCommandError, PKIStoreError,
-                IssuanceError, APDUFormatError) as exc:
+        except (PersonaError, CardImageError, ReaderError, CardCommandError, CardDataError,
+                PKIStoreError, IssuanceError, APDUFormatError) as exc:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
 
     return wrapper

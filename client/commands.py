@@ -22,6 +22,10 @@ class CardCommandError(Exception):
         self.sw = sw
 
 
+class CardDataError(Exception):
+    """What the card returned is malformed (wrong tag, truncated, bad field)."""
+
+
 class WrongPinError(CardCommandError):
     """VERIFY failed; ``tries_left`` attempts remain (0: now blocked)."""
 
@@ -57,28 +61,22 @@ def read_binary(connection: CardConnection, offset: int, length: int) -> bytes:
                 f"READ BINARY at {offset}").data
 
 
-def read_exact(connection: CardConnection, offset: int, length: int) -> bytes:
-    out = bytearray()
-    while len(out) < length:
-        chunk = read_binary(connection, offset + len(out), min(MAX_SHORT_LE, length - len(out)))
-        if not chunk:
-            raise CardCommandError("READ BINARY returned no data", SW.OFFSET_OUTSIDE_EF)
-        out += chunk
-    return bytes(out)
-
-
-def read_tlv_object(connection: CardConnection) -> bytes:
+def read_tlv_object(connection: CardConnection, what: str = "EF") -> bytes:
     """Read the BER-TLV object at the start of the current EF, as real clients do: read the
     header, then exactly the length it announces (the filler after it stays unread)."""
     head = read_binary(connection, 0, 8)
     try:
         header = ber_read_header(head)
     except TLVError as exc:
-        raise CardCommandError(f"EF does not start with a BER-TLV object ({exc})",
-                               SW.OK) from None
-    if header.total_length <= len(head):
-        return head[:header.total_length]
-    return head + read_exact(connection, len(head), header.total_length - len(head))
+        raise CardDataError(f"{what} does not start with a BER-TLV object ({exc})") from None
+    data = head
+    while len(data) < header.total_length:
+        wanted = min(MAX_SHORT_LE, header.total_length - len(data))
+        chunk = read_binary(connection, len(data), wanted)
+        if not chunk:
+            raise CardDataError(f"{what} ends before its TLV object does")
+        data += chunk
+    return data[:header.total_length]
 
 
 def verify(connection: CardConnection, pin: bytes, what: str = "VERIFY") -> None:

@@ -14,17 +14,21 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from client.commands import CardCommandError, call, read_binary, select_ef, verify
+from client.commands import (  # noqa: F401 - CardDataError is part of this module's API
+    CardCommandError,
+    CardDataError,
+    call,
+    read_binary,
+    read_tlv_object,
+    select_ef,
+    verify,
+)
 from iso7816.apdu import CommandAPDU
 from iso7816.sw import SW
 from iso7816.tlv import TLVError, ber_read_header
 from jpki import cvc
 from jpki.digest_info import encode_digest_info
 from readers.base import CardConnection
-
-
-class CardDataError(Exception):
-    """A record read from the card is malformed (wrong tag, truncated, bad field)."""
 
 
 class TamperedError(Exception):
@@ -138,18 +142,7 @@ def read_ef(connection: CardConnection, fid: int) -> bytes:
 def read_object(connection: CardConnection, fid: int) -> bytes:
     """The BER-TLV object at the start of EF ``fid``, read by its header (as clients do)."""
     select_ef(connection, fid)
-    head = read_binary(connection, 0, 8)
-    try:
-        header = ber_read_header(head)
-    except TLVError as exc:
-        raise CardDataError(f"EF {fid:04X}: {exc}") from None
-    data = head
-    while len(data) < header.total_length:
-        chunk = read_binary(connection, len(data), min(256, header.total_length - len(data)))
-        if not chunk:
-            raise CardDataError(f"EF {fid:04X} ends before its TLV object does")
-        data += chunk
-    return data[:header.total_length]
+    return read_tlv_object(connection, f"EF {fid:04X}")
 
 
 def present(connection: CardConnection, fid: int, value: str, what: str) -> None:

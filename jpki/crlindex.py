@@ -21,6 +21,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
+from iso7816.tlv import ber_encode
+
 try:
     from jpki import _crlscan
 except ImportError:
@@ -55,17 +57,6 @@ class RevokedEntry(NamedTuple):
     revocation_date: dt.datetime
     reason: x509.ReasonFlags | None = None
     invalidity_date: dt.datetime | None = None
-
-
-def der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def der_tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + der_length(len(body)) + body
 
 
 def serial_content(serial: int) -> bytes:
@@ -131,7 +122,8 @@ class CRLIndex:
         else:
             body = der[content_start:tbs_end]
         try:
-            header = x509.load_der_x509_crl(der_tlv(0x30, der_tlv(0x30, body) + der[tbs_end:]))
+            shell = ber_encode(0x30, ber_encode(0x30, body) + der[tbs_end:])
+            header = x509.load_der_x509_crl(shell)
             header.extensions  # noqa: B018 - parse now so a bad extension fails at load
         except (ValueError, x509.InvalidVersion, x509.UnsupportedGeneralNameType) as exc:
             raise CRLFormatError(f"malformed CRL: {exc}") from None

@@ -18,7 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from jpki.crlindex import der_tlv, serial_content
+from iso7816.tlv import ber_encode
+from jpki.crlindex import serial_content
 
 # Reason mix loosely modelled on what relying parties see (facts §12): mostly address/name
 # changes and renewals, some holds, few compromises.
@@ -31,7 +32,7 @@ _INVALIDITY_PREFIX = bytes.fromhex("30180603551d180411180f")
 
 def _entry(serial: int, when: dt.datetime, reason: int | None, invalidity: dt.datetime | None,
            ) -> bytes:
-    body = der_tlv(0x02, serial_content(serial))
+    body = ber_encode(0x02, serial_content(serial))
     body += b"\x17\x0d" + when.strftime("%y%m%d%H%M%SZ").encode()
     extensions = b""
     if reason is not None:
@@ -39,8 +40,8 @@ def _entry(serial: int, when: dt.datetime, reason: int | None, invalidity: dt.da
     if invalidity is not None:
         extensions += _INVALIDITY_PREFIX + invalidity.strftime("%Y%m%d%H%M%SZ").encode()
     if extensions:
-        body += der_tlv(0x30, extensions)
-    return der_tlv(0x30, body)
+        body += ber_encode(0x30, extensions)
+    return ber_encode(0x30, body)
 
 
 def synthesize_crl(
@@ -91,7 +92,7 @@ def synthesize_crl(
         progress(len(parts))
     serial_list = list(serials)
     del serials
-    revoked = asn1_crl.RevokedCertificates.load(der_tlv(0x30, b"".join(parts)))
+    revoked = asn1_crl.RevokedCertificates.load(ber_encode(0x30, b"".join(parts)))
     del parts
     shell = asn1_crl.CertificateList.load(header.public_bytes(serialization.Encoding.DER))
     tbs = shell["tbs_cert_list"]
@@ -99,6 +100,6 @@ def synthesize_crl(
         tbs["revoked_certificates"] = revoked
     tbs_der = tbs.dump(force=False)
     signature = key.sign(tbs_der, padding.PKCS1v15(), hashes.SHA256())
-    der = der_tlv(0x30, tbs_der + shell["signature_algorithm"].dump()
-                  + der_tlv(0x03, b"\x00" + signature))
+    der = ber_encode(0x30, tbs_der + shell["signature_algorithm"].dump()
+                  + ber_encode(0x03, b"\x00" + signature))
     return der, serial_list

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
 
+from iso7816.tlv import ber_encode
 from jpki.ca import CertificateAuthority
-from jpki.crlindex import der_tlv
 from jpki.profile import (
     AUTH_CA,
     SIGN_CA,
@@ -203,8 +203,8 @@ def _resign(der: bytes, key: rsa.RSAPrivateKey, mutate) -> bytes:
     tbs = mutate(shell["tbs_cert_list"])
     tbs_der = tbs.dump(force=True)
     signature = key.sign(tbs_der, padding.PKCS1v15(), hashes.SHA256())
-    return der_tlv(0x30, tbs_der + shell["signature_algorithm"].dump()
-                   + der_tlv(0x03, b"\x00" + signature))
+    return ber_encode(0x30, tbs_der + shell["signature_algorithm"].dump()
+                   + ber_encode(0x03, b"\x00" + signature))
 
 
 def _fix_produced_at(der: bytes, key: rsa.RSAPrivateKey, when: dt.datetime) -> bytes:
