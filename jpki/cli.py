@@ -298,17 +298,17 @@ def serve(store_path: Path, crl_dir: Path, host: str, port: int | None, fail: st
 
     from jpki.ocsp import FailureMode, OCSPResponder
     from jpki.publish import publish as publish_crls
-    from jpki.server import LoopbackOnly, RevocationServer
+    from jpki.server import LoopbackOnly, RevocationServer, check_loopback
 
+    try:
+        check_loopback(host)  # before anything is published: a refused command changes nothing
+    except LoopbackOnly as exc:
+        raise click.ClickException(str(exc)) from exc
     pki_ = _open(store_path)
     if do_publish:
         publish_crls(pki_, crl_dir, _parse_time(None))
     port = port if port is not None else (urlsplit(pki_.base_url).port or 80)
-    try:
-        server = RevocationServer(host, port, crl_dir,
-                                  OCSPResponder(pki_, failure=FailureMode(fail)))
-    except LoopbackOnly as exc:
-        raise click.ClickException(str(exc)) from exc
+    server = RevocationServer(host, port, crl_dir, OCSPResponder(pki_, failure=FailureMode(fail)))
     click.echo(f"serving {crl_dir} and OCSP on {server.url}", err=True)
     server.start_background()
     try:

@@ -26,7 +26,8 @@ class LoopbackOnly(ValueError):
     """The server may only listen on a loopback address."""
 
 
-def _check_loopback(host: str) -> None:
+def check_loopback(host: str) -> None:
+    """Raise ``LoopbackOnly`` unless ``host`` is a loopback address."""
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -87,7 +88,7 @@ class RevocationServer(ThreadingHTTPServer):
 
     def __init__(self, host: str, port: int, crl_dir: Path, responder: OCSPResponder,
                  verbose: bool = False) -> None:
-        _check_loopback(host)
+        check_loopback(host)
         self.crl_dir = Path(crl_dir)
         self.responder = responder
         self.verbose = verbose

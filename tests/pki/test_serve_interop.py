@@ -215,7 +215,11 @@ def test_pki_serve_command_publishes_and_serves(pki, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     refused = subprocess.run(
         [sys.executable, "-c", "from jpki.cli import pki; pki()", "serve", "--store",
-         str(pki.path), "--host", "0.0.0.0", "--duration", "1"], capture_output=True, text=True)
+         str(pki.path), "--host", "0.0.0.0", "--duration", "1"], capture_output=True, text=True,
+        cwd=elsewhere)
     assert refused.returncode == 1 and "loopback addresses only" in refused.stderr
+    assert not (elsewhere / "crl").exists()  # a refused command publishes nothing
