@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 system-deps:
 	@sh scripts/system-deps.sh
 
-$(STAMP): pyproject.toml setup.py jpki/_crlscan.c scripts/system-deps.sh
+$(STAMP): pyproject.toml jpki/_crlscan.c scripts/system-deps.sh
 	@$(MAKE) --no-print-directory system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

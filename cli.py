@@ -18,18 +18,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from cardsim.issue import issue_card
-from cardsim.persona import PersonaError, load_persona
-from cardsim.serve_cli import serve
-from cardsim.storage import CardImageError
-from client.commands import CardCommandError, CardDataError, WrongPinError
-from client.jpki import HASH_NAMES, JPKIClient, JPKIKey
-from iso7816.apdu import APDUFormatError, ResponseAPDU
-from iso7816.sw import describe
-from jpki.ca import IssuanceError, PKIStoreError, SimulatorPKI
-from jpki.cli import pki, vectors
-from readers.base import CardConnection, ReaderError
-from readers.registry import open_reader
+from .cardsim.issue import issue_card
+from .cardsim.persona import PersonaError, load_persona
+from .cardsim.serve_cli import serve
+from .cardsim.storage import CardImageError
+from .client.commands import CardCommandError, CardDataError, WrongPinError
+from .client.jpki import HASH_NAMES, JPKIClient, JPKIKey
+from .iso7816.apdu import APDUFormatError, ResponseAPDU
+from .iso7816.sw import describe
+from .jpki.ca import IssuanceError, PKIStoreError, SimulatorPKI
+from .jpki.cli import pki, vectors
+from .readers.base import CardConnection, ReaderError
+from .readers.registry import open_reader
 
 PROJECT_DIR = Path(__file__).resolve().parent
 PERSONAS_DIR = PROJECT_DIR / "vectors" / "personas"
@@ -344,7 +344,7 @@ main.add_command(serve)
 main.add_command(pki)
 main.add_command(vectors)
 # The 券面 / card-info / applet commands register themselves on ``card`` (client/cli_cards.py).
-import client.cli_cards  # noqa: E402, F401
+from .client import cli_cards  # noqa: E402, F401
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 OURS = r"""
 import json, random, sys, time
 from cryptography.hazmat.primitives import serialization
-from jpki.crlindex import CRLIndex
+from mynacard.jpki.crlindex import CRLIndex
 crl_path, key_path, serials_path = sys.argv[1:4]
 public_key = serialization.load_pem_public_key(open(key_path, "rb").read())
 start = time.perf_counter()
@@ -50,7 +50,7 @@ import datetime as dt, json, sys, time
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jpki.crlsynth import synthesize_crl
+from mynacard.jpki.crlsynth import synthesize_crl
 entries, crl_path, key_path, serials_path = int(sys.argv[1]), *sys.argv[2:5]
 key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 issuer = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "bench CA")])

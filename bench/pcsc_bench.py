@@ -16,21 +16,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from cardsim.card import VirtualCard  # noqa: E402
-from cardsim.issue import issue_card  # noqa: E402
-from cardsim.persona import load_persona  # noqa: E402
-from jpki.ca import SimulatorPKI  # noqa: E402
-from readers.base import CardConnection  # noqa: E402
-from readers.pcscd import (  # noqa: E402
+from mynacard.cardsim.card import VirtualCard
+from mynacard.cardsim.issue import issue_card
+from mynacard.cardsim.persona import load_persona
+from mynacard.jpki.ca import SimulatorPKI
+from mynacard.readers.base import CardConnection
+from mynacard.readers.pcscd import (
     ForeignPcscdError,
     Pcscd,
     free_port_pair,
     missing_pcsc_requirements,
     wait_until,
 )
-from readers.simulator import SimulatorReader  # noqa: E402
+from mynacard.readers.simulator import SimulatorReader
 
 Row = tuple[str, str, str]
 PROJECT = Path(__file__).resolve().parent.parent
@@ -74,7 +72,7 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def _pcsc_rows(work: Path, image: Path, in_process: list[float]) -> list[Row]:
-    from readers.pcsc import PcscReader
+    from mynacard.readers.pcsc import PcscReader
 
     pcscd = Pcscd(work / "pcscd", free_port_pair())
     (work / "pcscd").mkdir()
@@ -82,7 +80,7 @@ def _pcsc_rows(work: Path, image: Path, in_process: list[float]) -> list[Row]:
     server: subprocess.Popen[bytes] | None = None
     try:
         server = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", str(image), "--port", str(pcscd.vpcd_port)],
+            [sys.executable, "-m", "mynacard", "serve", str(image), "--port", str(pcscd.vpcd_port)],
             cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         reader = PcscReader(pcscd.reader_names[0])

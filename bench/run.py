@@ -18,15 +18,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from cardsim.card import VirtualCard  # noqa: E402
-from cardsim.issue import issue_card  # noqa: E402
-from cardsim.persona import load_persona  # noqa: E402
-from client.jpki import JPKIClient, JPKIKey  # noqa: E402
-from jpki.ca import SimulatorPKI  # noqa: E402
-from readers.simulator import SimulatorReader  # noqa: E402
+from mynacard.cardsim.card import VirtualCard
+from mynacard.cardsim.issue import issue_card
+from mynacard.cardsim.persona import load_persona
+from mynacard.client.jpki import JPKIClient, JPKIKey
+from mynacard.jpki.ca import SimulatorPKI
+from mynacard.readers.simulator import SimulatorReader
 
 Row = tuple[str, str, str]
 PERSONA = Path(__file__).resolve().parent.parent / "vectors" / "personas" / "kokutou-mikiya.yaml"

@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import ClassVar
 
-from cardsim.errors import StatusError
-from cardsim.files import EF, BinaryEF, KeyEF, KeyUsage, PinEF, RecordEF
-from cardsim.pin import pin_matches
-from cardsim.signing import SIGNATURE_SCHEMES
-from cardsim.storage import CardStore
-from iso7816.apdu import SHORT_LE_MAX, CommandAPDU
-from iso7816.sw import SW, wrong_le_sw
-from iso7816.tlv import TLVError, simple_iter
+from ..iso7816.apdu import SHORT_LE_MAX, CommandAPDU
+from ..iso7816.sw import SW, wrong_le_sw
+from ..iso7816.tlv import TLVError, simple_iter
+from .errors import StatusError
+from .files import EF, BinaryEF, KeyEF, KeyUsage, PinEF, RecordEF
+from .pin import pin_matches
+from .signing import SIGNATURE_SCHEMES
+from .storage import CardStore
 
 CLA_ISO = 0x00
 CLA_PROPRIETARY = 0x80

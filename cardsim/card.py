@@ -10,20 +10,20 @@ import logging
 import secrets
 from pathlib import Path
 
-from cardsim.applets import LOAD_FILES
-from cardsim.application import CLA_ISO, Application
-from cardsim.atr import ATRS
-from cardsim.common_ap import CommonApplication
-from cardsim.errors import StatusError
-from cardsim.freespace import DEFAULT_CAPACITY, AppletStore, FreeSpace
-from cardsim.isd import IssuerSecurityDomain
-from cardsim.jpki_ap import JPKIApplication
-from cardsim.juki_ap import JukiApplication
-from cardsim.storage import CardImageError, CardStore
-from cardsim.text_ap import TextApplication
-from cardsim.visual_ap import VisualApplication
-from iso7816.apdu import APDUFormatError, CommandAPDU
-from iso7816.sw import SW
+from ..iso7816.apdu import APDUFormatError, CommandAPDU
+from ..iso7816.sw import SW
+from .applets import LOAD_FILES
+from .application import CLA_ISO, Application
+from .atr import ATRS
+from .common_ap import CommonApplication
+from .errors import StatusError
+from .freespace import DEFAULT_CAPACITY, AppletStore, FreeSpace
+from .isd import IssuerSecurityDomain
+from .jpki_ap import JPKIApplication
+from .juki_ap import JukiApplication
+from .storage import CardImageError, CardStore
+from .text_ap import TextApplication
+from .visual_ap import VisualApplication
 
 log = logging.getLogger(__name__)
 

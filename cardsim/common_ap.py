@@ -15,11 +15,11 @@ SET SESSION KEY answers ``66F1`` (no key delivery configured).
 
 from __future__ import annotations
 
-from cardsim.application import CLA_PROPRIETARY, INS_CHANGE_KEY, Application
-from cardsim.files import ALWAYS, KeyEF, KeyUsage, OpaqueEF, PinEF, RecordEF
-from cardsim.pin import RESIDENT_PIN
-from iso7816.sw import SW
-from iso7816.tlv import simple_encode
+from ..iso7816.sw import SW
+from ..iso7816.tlv import simple_encode
+from .application import CLA_PROPRIETARY, INS_CHANGE_KEY, Application
+from .files import ALWAYS, KeyEF, KeyUsage, OpaqueEF, PinEF, RecordEF
+from .pin import RESIDENT_PIN
 
 AID = bytes.fromhex("D3921000310001010100")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from cardsim.pin import PinPolicy
+from .pin import PinPolicy
 
 
 @dataclass(frozen=True, slots=True)

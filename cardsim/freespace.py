@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cardsim.errors import StatusError
-from cardsim.storage import CardImageError
-from iso7816.sw import SW
+from ..iso7816.sw import SW
+from .errors import StatusError
+from .storage import CardImageError
 
 DEFAULT_CAPACITY = 16 * 1024
 REGISTRY = "registry"

@@ -19,13 +19,13 @@ import secrets
 
 from asn1crypto.core import ObjectIdentifier
 
-from cardsim.application import CLA_PROPRIETARY, Application
-from cardsim.errors import StatusError
-from cardsim.freespace import FreeSpace, Instance
-from gp import scp03
-from iso7816.apdu import CommandAPDU
-from iso7816.sw import SW
-from iso7816.tlv import TLVError, ber_encode, ber_iter
+from ..gp import scp03
+from ..iso7816.apdu import CommandAPDU
+from ..iso7816.sw import SW
+from ..iso7816.tlv import TLVError, ber_encode, ber_iter
+from .application import CLA_PROPRIETARY, Application
+from .errors import StatusError
+from .freespace import FreeSpace, Instance
 
 AID = bytes.fromhex("A0000001510000")
 
@@ -118,7 +118,7 @@ class IssuerSecurityDomain(Application):
             raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED) from None
 
     def install(self, apdu: CommandAPDU) -> bytes:
-        from cardsim.applets import LOAD_FILES
+        from .applets import LOAD_FILES
 
         data = self._secured(apdu)
         if apdu.p1 != P1_INSTALL_AND_SELECTABLE or apdu.p2 != 0x00:

@@ -14,16 +14,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cardsim import common_ap, face, isd, jpki_ap, juki_ap, text_ap, visual_ap
-from cardsim.atr import ATRS, DEFAULT_ATR
-from cardsim.jpki_ap import JPKIApplication, TokenInfo, certificate_availability, certificate_ef
-from cardsim.persona import Persona
-from cardsim.pin import AUTH_PIN, BLOCKED_AT_ISSUANCE, RESIDENT_PIN, SIGN_PASSWORD, TEXT_PIN
-from cardsim.storage import CardStore, ImageContent
-from gp import scp03
-from jpki import cvc
-from jpki.ca import SimulatorPKI, new_rsa_key
-from jpki.era import era_yymmdd
+from ..gp import scp03
+from ..jpki import cvc
+from ..jpki.ca import SimulatorPKI, new_rsa_key
+from ..jpki.era import era_yymmdd
+from . import common_ap, face, isd, jpki_ap, juki_ap, text_ap, visual_ap
+from .atr import ATRS, DEFAULT_ATR
+from .jpki_ap import JPKIApplication, TokenInfo, certificate_availability, certificate_ef
+from .persona import Persona
+from .pin import AUTH_PIN, BLOCKED_AT_ISSUANCE, RESIDENT_PIN, SIGN_PASSWORD, TEXT_PIN
+from .storage import CardStore, ImageContent
 
 Content = tuple[dict[str, bytes], dict[str, bytes], dict[str, bytes], dict[str, int]]
 """(files, keys, pins, counter limits) of one application, keyed ``"<app>/<FID hex>"``."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from cardsim.application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
-from cardsim.files import ALWAYS, BinaryEF, KeyEF, OpaqueEF, PinEF, after_verify
-from cardsim.pin import AUTH_PIN, SIGN_PASSWORD
+from .application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
+from .files import ALWAYS, BinaryEF, KeyEF, OpaqueEF, PinEF, after_verify
+from .pin import AUTH_PIN, SIGN_PASSWORD
 
 AID = bytes.fromhex("D392F000260100000001")
 

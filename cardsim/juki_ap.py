@@ -13,9 +13,9 @@ SET SESSION KEY answers ``6982``.
 
 from __future__ import annotations
 
-from cardsim.application import CLA_PROPRIETARY, INS_CHANGE_KEY, Application
-from cardsim.files import OpaqueEF, PinEF
-from cardsim.pin import RESIDENT_PIN
+from .application import CLA_PROPRIETARY, INS_CHANGE_KEY, Application
+from .files import OpaqueEF, PinEF
+from .pin import RESIDENT_PIN
 
 AID = bytes.fromhex("D3921000310001010401")
 

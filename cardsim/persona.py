@@ -12,11 +12,11 @@ from typing import Any
 
 import yaml
 
-from cardsim.atr import ATRS, DEFAULT_ATR
-from cardsim.pin import AUTH_PIN, BIRTH_KEY, CODE_A, CODE_B, FOUR_DIGITS, SIGN_PASSWORD, PinPolicy
-from jpki import mynumber
-from jpki.profile import nth_birthday_after
-from jpki.resident import Resident, Sex
+from ..jpki import mynumber
+from ..jpki.profile import nth_birthday_after
+from ..jpki.resident import Resident, Sex
+from .atr import ATRS, DEFAULT_ATR
+from .pin import AUTH_PIN, BIRTH_KEY, CODE_A, CODE_B, FOUR_DIGITS, SIGN_PASSWORD, PinPolicy
 
 SEXES = {"male": Sex.MALE, "female": Sex.FEMALE, "unknown": Sex.UNKNOWN,
          "not-applicable": Sex.NOT_APPLICABLE}

@@ -27,7 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fsutil import atomic_write
+from ..fsutil import atomic_write
 
 IMAGE_FORMAT = "mynacard-card-image"
 IMAGE_VERSION = 1

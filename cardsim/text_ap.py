@@ -33,11 +33,11 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cardsim.application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
-from cardsim.files import ALWAYS, BinaryEF, KeyEF, KeyUsage, OpaqueEF, PinEF, after_verify
-from cardsim.pin import BLOCKED_AT_ISSUANCE, CODE_A, CODE_B, TEXT_PIN
-from iso7816.tlv import ber_encode
-from jpki.cvc import LONG_FORM, CVCAuthority, KeyId, encode_public_key
+from ..iso7816.tlv import ber_encode
+from ..jpki.cvc import LONG_FORM, CVCAuthority, KeyId, encode_public_key
+from .application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
+from .files import ALWAYS, BinaryEF, KeyEF, KeyUsage, OpaqueEF, PinEF, after_verify
+from .pin import BLOCKED_AT_ISSUANCE, CODE_A, CODE_B, TEXT_PIN
 
 AID = bytes.fromhex("D3921000310001010408")
 

@@ -33,13 +33,13 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cardsim.application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
-from cardsim.files import ALWAYS, BinaryEF, KeyEF, KeyUsage, PinEF, after_verify
-from cardsim.pin import BIRTH_KEY, CODE_A, CODE_B
-from cardsim.signing import raw_pkcs1_v15_sign
-from iso7816.sw import SW
-from iso7816.tlv import ber_encode
-from jpki.cvc import LONG_FORM, CVCAuthority, KeyId, concatenated_digest_info, encode_public_key
+from ..iso7816.sw import SW
+from ..iso7816.tlv import ber_encode
+from ..jpki.cvc import LONG_FORM, CVCAuthority, KeyId, concatenated_digest_info, encode_public_key
+from .application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
+from .files import ALWAYS, BinaryEF, KeyEF, KeyUsage, PinEF, after_verify
+from .pin import BIRTH_KEY, CODE_A, CODE_B
+from .signing import raw_pkcs1_v15_sign
 
 AID = bytes.fromhex("D3921000310001010402")
 

@@ -12,12 +12,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from client.commands import CardCommandError, call, select_df
-from gp import scp03
-from iso7816.apdu import CommandAPDU
-from iso7816.sw import SW
-from iso7816.tlv import TLVError, ber_encode, ber_iter
-from readers.base import CardConnection
+from ..gp import scp03
+from ..iso7816.apdu import CommandAPDU
+from ..iso7816.sw import SW
+from ..iso7816.tlv import TLVError, ber_encode, ber_iter
+from ..readers.base import CardConnection
+from .commands import CardCommandError, call, select_df
 
 ISD_AID = bytes.fromhex("A0000001510000")
 LOAD_FILES = {"counter": bytes.fromhex("F06D796E61636F756E74")}

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from client.commands import CardCommandError, call, select_df
-from client.records import CardDataError, TamperedError, require_signature, verified_certificate
-from iso7816.apdu import CommandAPDU
-from iso7816.sw import SW
-from iso7816.tlv import TLVError, simple_iter
-from jpki import cvc
-from readers.base import CardConnection
+from ..iso7816.apdu import CommandAPDU
+from ..iso7816.sw import SW
+from ..iso7816.tlv import TLVError, simple_iter
+from ..jpki import cvc
+from ..readers.base import CardConnection
+from .commands import CardCommandError, call, select_df
+from .records import CardDataError, TamperedError, require_signature, verified_certificate
 
 COMMON_AID = bytes.fromhex("D3921000310001010100")
 ISD_AID = bytes.fromhex("A0000001510000")

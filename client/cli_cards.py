@@ -14,14 +14,14 @@ from typing import Any
 
 import click
 
-import cli
-from client.applets import LOAD_FILES, CardManager, ChannelError
-from client.cardinfo import CardInfoClient
-from client.records import CardDataError, TamperedError
-from client.text import TextClient
-from client.visual import VisualClient
-from gp import scp03
-from jpki import cvc
+from .. import cli
+from ..gp import scp03
+from ..jpki import cvc
+from .applets import LOAD_FILES, CardManager, ChannelError
+from .cardinfo import CardInfoClient
+from .records import CardDataError, TamperedError
+from .text import TextClient
+from .visual import VisualClient
 
 CREDENTIALS = {
     "pin": "券面事項入力補助用暗証番号 (4-digit PIN)",

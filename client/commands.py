@@ -6,10 +6,10 @@ the status word into a return value or a ``CardCommandError``.
 
 from __future__ import annotations
 
-from iso7816.apdu import CommandAPDU, ResponseAPDU
-from iso7816.sw import SW, describe
-from iso7816.tlv import TLVError, ber_read_header
-from readers.base import CardConnection
+from ..iso7816.apdu import CommandAPDU, ResponseAPDU
+from ..iso7816.sw import SW, describe
+from ..iso7816.tlv import TLVError, ber_read_header
+from ..readers.base import CardConnection
 
 MAX_SHORT_LE = 256
 

@@ -13,7 +13,10 @@ from enum import Enum
 
 from cryptography import x509
 
-from client.commands import (
+from ..iso7816.apdu import CommandAPDU
+from ..jpki.digest_info import HASH_NAMES, encode_digest_info
+from ..readers.base import CardConnection
+from .commands import (
     CardCommandError,
     call,
     change_reference_data,
@@ -24,9 +27,6 @@ from client.commands import (
     select_ef,
     verify,
 )
-from iso7816.apdu import CommandAPDU
-from jpki.digest_info import HASH_NAMES, encode_digest_info
-from readers.base import CardConnection
 
 JPKI_AID = bytes.fromhex("D392F000260100000001")
 TOKEN_INFO_EF = 0x0006

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from client.commands import (  # noqa: F401 - CardDataError is part of this module's API
+from ..iso7816.apdu import CommandAPDU
+from ..iso7816.sw import SW
+from ..iso7816.tlv import TLVError, ber_read_header
+from ..jpki import cvc
+from ..jpki.digest_info import encode_digest_info
+from ..readers.base import CardConnection
+from .commands import (  # noqa: F401 - CardDataError is part of this module's API
     CardCommandError,
     CardDataError,
     call,
@@ -23,12 +29,6 @@ from client.commands import (  # noqa: F401 - CardDataError is part of this modu
     select_ef,
     verify,
 )
-from iso7816.apdu import CommandAPDU
-from iso7816.sw import SW
-from iso7816.tlv import TLVError, ber_read_header
-from jpki import cvc
-from jpki.digest_info import encode_digest_info
-from readers.base import CardConnection
 
 
 class TamperedError(Exception):

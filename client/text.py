@@ -17,8 +17,11 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from client.commands import select_df
-from client.records import (
+from ..iso7816.tlv import TLVError, ber_read_header
+from ..jpki import cvc
+from ..readers.base import CardConnection
+from .commands import select_df
+from .records import (
     CardDataError,
     TamperedError,
     challenge_default_key,
@@ -32,9 +35,6 @@ from client.records import (
     text_field,
     verified_certificate,
 )
-from iso7816.tlv import TLVError, ber_read_header
-from jpki import cvc
-from readers.base import CardConnection
 
 TEXT_AID = bytes.fromhex("D3921000310001010408")
 EF_MY_NUMBER, EF_ATTRIBUTES, EF_INTEGRITY, EF_CERTIFICATE = 0x0001, 0x0002, 0x0003, 0x0004

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from client.commands import select_df
-from client.records import (
+from ..jpki import cvc
+from ..readers.base import CardConnection
+from .commands import select_df
+from .records import (
     CardDataError,
     Record,
     TamperedError,
@@ -31,8 +33,6 @@ from client.records import (
     text_field,
     verified_certificate,
 )
-from jpki import cvc
-from readers.base import CardConnection
 
 VISUAL_AID = bytes.fromhex("D3921000310001010402")
 EF_AGE, EF_FACE, EF_CERTIFICATE, EF_NUMBER_IMAGE = 0x0001, 0x0002, 0x0004, 0x0005

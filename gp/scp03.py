@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation, Mode
 
-from fsutil import atomic_write
+from ..fsutil import atomic_write
 
 CARD_CRYPTOGRAM, HOST_CRYPTOGRAM, S_ENC, S_MAC = 0x00, 0x01, 0x04, 0x06
 STATIC_ENC, STATIC_MAC, STATIC_DEK = 0x10, 0x11, 0x12

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iso7816.sw import SW
+from .sw import SW
 
 SHORT_LE_MAX = 256
 EXTENDED_LE_MAX = 65536

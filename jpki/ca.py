@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from jpki.profile import (
+from .profile import (
     AUTH_CA,
     CA_KINDS,
     SIGN_CA,
@@ -31,8 +31,8 @@ from jpki.profile import (
     build_responder_certificate,
     build_sign_certificate,
 )
-from jpki.resident import Resident
-from jpki.store import PKIStore, Role, StoreError
+from .resident import Resident
+from .store import PKIStore, Role, StoreError
 
 CA_VALIDITY = dt.timedelta(days=3652)
 CA_BACKDATE = dt.timedelta(days=3 * 365)
@@ -321,7 +321,7 @@ class SimulatorPKI:
 
         The certificates and the card are recorded in the store in one transaction.
         """
-        from jpki.lifecycle import issue_card
+        from .lifecycle import issue_card
 
         return issue_card(self, resident, auth_key, sign_key, issued, card_expiry,
                           card_id=card_id)

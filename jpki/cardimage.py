@@ -16,14 +16,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cardsim import jpki_ap
-from cardsim.issue import PKI_CARD_ID
-from cardsim.jpki_ap import JPKIApplication, certificate_availability, certificate_ef
-from cardsim.storage import CardImageError, CardStore
-from jpki import lifecycle
-from jpki.ca import CardCertificates, SimulatorPKI, new_rsa_key
-from jpki.resident import Resident
-from jpki.store import Role
+from ..cardsim import jpki_ap
+from ..cardsim.issue import PKI_CARD_ID
+from ..cardsim.jpki_ap import JPKIApplication, certificate_availability, certificate_ef
+from ..cardsim.storage import CardImageError, CardStore
+from . import lifecycle
+from .ca import CardCertificates, SimulatorPKI, new_rsa_key
+from .resident import Resident
+from .store import Role
 
 _DER = serialization.Encoding.DER
 

@@ -13,11 +13,11 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from cardsim.storage import CardImageError
-from jpki import lifecycle
-from jpki.ca import DEFAULT_BASE_URL, CardCertificates, IssuanceError, SimulatorPKI, new_rsa_key
-from jpki.profile import CA_KINDS
-from jpki.store import Role, StoreError
+from ..cardsim.storage import CardImageError
+from . import lifecycle
+from .ca import DEFAULT_BASE_URL, CardCertificates, IssuanceError, SimulatorPKI, new_rsa_key
+from .profile import CA_KINDS
+from .store import Role, StoreError
 
 
 def _parse_time(text: str | None) -> dt.datetime:
@@ -146,7 +146,7 @@ def _card(card: str) -> tuple[str, Path | None]:
     """CARD is a card id in the store, or a card image directory (its id is in the image)."""
     path = Path(card)
     if (path / "card.json").is_file():
-        from jpki.cardimage import card_id
+        from .cardimage import card_id
 
         return card_id(path), path
     return card, None
@@ -178,7 +178,7 @@ def renew_cmd(store_path, card, out, now):
     pki_, (card_id, image) = _open(store_path), _card(card)
     when = now or _parse_time(None)
     if image is not None:
-        from jpki import cardimage
+        from . import cardimage
 
         _report(cardimage.renew(pki_, image, when), out)
         return
@@ -194,7 +194,7 @@ def change_address_cmd(store_path, card, resident_file, out, now):
     resident = lifecycle.resident_from_json(resident_file.read_text(encoding="utf-8"))
     when = now or _parse_time(None)
     if image is not None:
-        from jpki import cardimage
+        from . import cardimage
 
         _report(cardimage.change_resident(pki_, image, resident, when), out)
         return
@@ -208,7 +208,7 @@ def reissue_cmd(store_path, card, out, now):
     pki_, (card_id, image) = _open(store_path), _card(card)
     when = now or _parse_time(None)
     if image is not None:
-        from jpki import cardimage
+        from . import cardimage
 
         _report(cardimage.reissue(pki_, image, when), out)
         return
@@ -273,7 +273,7 @@ def rollover(store_path: Path, kind: str, now: dt.datetime | None) -> None:
 @now_option
 def publish(store_path: Path, out: Path, delta_only: bool, now: dt.datetime | None) -> None:
     """Issue and write CRLs, delta CRLs and ARLs for every CA generation (DER)."""
-    from jpki.publish import publish as do_publish
+    from .publish import publish as do_publish
 
     for path in do_publish(_open(store_path), out, now or _parse_time(None),
                            complete=not delta_only):
@@ -296,9 +296,9 @@ def serve(store_path: Path, crl_dir: Path, host: str, port: int | None, fail: st
     """Serve CRLs and OCSP over HTTP on a loopback address."""
     from urllib.parse import urlsplit
 
-    from jpki.ocsp import FailureMode, OCSPResponder
-    from jpki.publish import publish as publish_crls
-    from jpki.server import LoopbackOnly, RevocationServer, check_loopback
+    from .ocsp import FailureMode, OCSPResponder
+    from .publish import publish as publish_crls
+    from .server import LoopbackOnly, RevocationServer, check_loopback
 
     try:
         check_loopback(host)  # before anything is published: a refused command changes nothing
@@ -358,7 +358,7 @@ def verify(certificate: Path, anchors: tuple[Path, ...], intermediates: tuple[Pa
            crls: tuple[Path, ...], ocsp_response: tuple[Path, ...], store_path: Path | None,
            at: dt.datetime | None, method: str, nonce: str | None, fetch: bool) -> None:
     """Validate an end-entity certificate. Prints the verdict; exit status 0 only if valid."""
-    from jpki.validate import Policy, RevocationMethod, Validator
+    from .validate import Policy, RevocationMethod, Validator
 
     try:
         anchor_certs = [x509.load_der_x509_certificate(d) for p in anchors
@@ -376,7 +376,7 @@ def verify(certificate: Path, anchors: tuple[Path, ...], intermediates: tuple[Pa
     policy = Policy(methods=methods, ocsp_nonce=bytes.fromhex(nonce) if nonce else None)
     fetcher = None
     if fetch:
-        from jpki.fetch import http_fetch as fetcher
+        from .fetch import http_fetch as fetcher
     validator = Validator(anchor_certs, others,
                           [d for p in crls for d in _load_pem_bundle(p, "X509 CRL")],
                           [p.read_bytes() for p in ocsp_response if p.stat().st_size],
@@ -407,10 +407,10 @@ def crl() -> None:
 def synth(entries: int, out: Path, issuer_out: Path | None, seed: int,
           now: dt.datetime | None) -> None:
     """Generate a large, realistic CRL signed by a throwaway CA."""
-    from fsutil import atomic_write
-    from jpki.ca import CertificateAuthority
-    from jpki.crlsynth import synthesize_crl
-    from jpki.profile import SIGN_CA
+    from ..fsutil import atomic_write
+    from .ca import CertificateAuthority
+    from .crlsynth import synthesize_crl
+    from .profile import SIGN_CA
 
     when = (now or _parse_time(None)).replace(microsecond=0)
     ca = CertificateAuthority.create(SIGN_CA, when - dt.timedelta(days=365 * 6))
@@ -440,7 +440,7 @@ def vectors() -> None:
               show_default=True)
 def build(out: Path) -> None:
     """Write the revocation vectors (deterministic) and their manifest."""
-    from jpki.vectors import build_vectors
+    from .vectors import build_vectors
 
     cases = build_vectors(out)
     click.echo(f"{len(cases)} cases written to {out}")
@@ -458,7 +458,7 @@ def build(out: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 def run(directory: Path, template: str | None, timeout: float, as_json: bool) -> None:
     """Run a validator over every case and print a pass/fail table."""
-    from jpki.vectors import run_vectors
+    from .vectors import run_vectors
 
     results = run_vectors(directory, template, timeout)
     if as_json:

@@ -21,10 +21,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
-from iso7816.tlv import ber_encode
+from ..iso7816.tlv import ber_encode
 
 try:
-    from jpki import _crlscan
+    from . import _crlscan
 except ImportError:
     _crlscan = None
 

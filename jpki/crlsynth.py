@@ -18,8 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from iso7816.tlv import ber_encode
-from jpki.crlindex import serial_content
+from ..iso7816.tlv import ber_encode
+from .crlindex import serial_content
 
 # Reason mix loosely modelled on what relying parties see (facts §12): mostly address/name
 # changes and renewals, some holds, few compromises.

@@ -33,9 +33,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from fsutil import atomic_write
-from iso7816.tlv import TLVError, ber_encode, ber_iter, ber_read_header
-from jpki.ca import new_rsa_key
+from ..fsutil import atomic_write
+from ..iso7816.tlv import TLVError, ber_encode, ber_iter, ber_read_header
+from .ca import new_rsa_key
 
 TAG_CV_CERTIFICATE = 0x7F21
 TAG_BODY = 0x5F4E

@@ -35,10 +35,10 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from jpki.ca import CardCertificates, SimulatorPKI
-from jpki.profile import AUTH_CA, SIGN_CA, CAKind, certificate_expiry
-from jpki.resident import Resident, Sex
-from jpki.store import CertificateRecord, Role, Status, StoreError, serial_key
+from .ca import CardCertificates, SimulatorPKI
+from .profile import AUTH_CA, SIGN_CA, CAKind, certificate_expiry
+from .resident import Resident, Sex
+from .store import CertificateRecord, Role, Status, StoreError, serial_key
 
 ROLE_KIND: dict[Role, CAKind] = {Role.AUTH: AUTH_CA, Role.SIGN: SIGN_CA}
 

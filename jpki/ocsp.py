@@ -17,10 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from jpki.ca import SimulatorPKI
-from jpki.certid import key_hash, name_hash
-from jpki.profile import CA_KINDS
-from jpki.store import Status, StoreError
+from .ca import SimulatorPKI
+from .certid import key_hash, name_hash
+from .profile import CA_KINDS
+from .store import Status, StoreError
 
 RESPONSE_VALIDITY = dt.timedelta(hours=1)
 

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from jpki.era import jpki_birth_date
-from jpki.resident import Resident
+from .era import jpki_birth_date
+from .resident import Resident
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from fsutil import atomic_write
-from jpki.ca import CertificateAuthority, SimulatorPKI
-from jpki.profile import CA_KINDS, CAKind
-from jpki.store import CertificateRecord, Role, Status, StoreError
+from ..fsutil import atomic_write
+from .ca import CertificateAuthority, SimulatorPKI
+from .profile import CA_KINDS, CAKind
+from .store import CertificateRecord, Role, Status, StoreError
 
 CRL_VALIDITY = dt.timedelta(days=1)
 DELTA_VALIDITY = dt.timedelta(hours=6)

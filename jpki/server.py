@@ -17,7 +17,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from jpki.ocsp import OCSPResponder
+from .ocsp import OCSPResponder
 
 MAX_REQUEST = 64 * 1024
 

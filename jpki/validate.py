@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
-from jpki.certid import key_hash, name_hash
-from jpki.crlindex import CRLFormatError, CRLIndex, RevokedEntry, verify_signature
-from jpki.names import name_key, names_match
+from .certid import key_hash, name_hash
+from .crlindex import CRLFormatError, CRLIndex, RevokedEntry, verify_signature
+from .names import name_key, names_match
 
 MAX_PATH_DEPTH = 12
 MAX_PATHS = 64

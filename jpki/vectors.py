@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
 
-from iso7816.tlv import ber_encode
-from jpki.ca import CertificateAuthority
-from jpki.profile import (
+from ..iso7816.tlv import ber_encode
+from .ca import CertificateAuthority
+from .profile import (
     AUTH_CA,
     SIGN_CA,
     EndEntityRequest,
@@ -40,9 +40,9 @@ from jpki.profile import (
     build_responder_certificate,
     build_sign_certificate,
 )
-from jpki.publish import RevokedEntry, sign_crl
-from jpki.resident import Resident, Sex
-from jpki.validate import Policy, RevocationMethod, Validator, Verdict
+from .publish import RevokedEntry, sign_crl
+from .resident import Resident, Sex
+from .validate import Policy, RevocationMethod, Validator, Verdict
 
 MANIFEST = "manifest.json"
 T = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -536,7 +536,7 @@ def _expected_text(entry: dict) -> str:
 
 def run_case_in_process(root: Path, entry: dict) -> RunResult:
     d = root / entry["id"]
-    from jpki.cli import _load_pem_bundle
+    from .cli import _load_pem_bundle
 
     methods = {"crl": (RevocationMethod.CRL,), "ocsp": (RevocationMethod.OCSP,)}[entry["method"]]
     nonce = bytes.fromhex(entry["ocsp_nonce"]) if entry["ocsp_nonce"] else None

@@ -1,6 +1,6 @@
 """Host-side reader layer: one interface, several back ends (in-process simulator, PC/SC)."""
 
-from readers.base import (
+from .base import (
     CardConnection,
     CardRemovedError,
     NoCardError,
@@ -9,7 +9,7 @@ from readers.base import (
     ReaderError,
     TransmitError,
 )
-from readers.registry import open_reader
+from .registry import open_reader
 
 __all__ = [
     "CardConnection",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from iso7816.apdu import CommandAPDU, ResponseAPDU
+from ..iso7816.apdu import CommandAPDU, ResponseAPDU
 
 
 class ReaderError(Exception):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from types import ModuleType
 
-from readers.base import (
+from .base import (
     CardConnection,
     CardRemovedError,
     NoCardError,

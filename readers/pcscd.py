@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from readers.base import NoReaderError
-from readers.pcsc import list_pcsc_readers
+from .base import NoReaderError
+from .pcsc import list_pcsc_readers
 
 PCSCD = "/usr/sbin/pcscd"
 VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from readers.base import NoReaderError, Reader
+from .base import NoReaderError, Reader
 
 
 def open_reader(spec: str) -> Reader:
@@ -16,11 +16,11 @@ def open_reader(spec: str) -> Reader:
     if kind == "sim":
         if not argument:
             raise NoReaderError("reader spec 'sim:' needs a card image directory, e.g. sim:card1")
-        from readers.simulator import SimulatorReader
+        from .simulator import SimulatorReader
 
         return SimulatorReader.for_image(argument)
     if kind == "pcsc":
-        from readers.pcsc import pcsc_reader
+        from .pcsc import pcsc_reader
 
         return pcsc_reader(argument or None)
     raise NoReaderError(f"unknown reader spec {spec!r}: use sim:DIR, pcsc or pcsc:NAME")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cardsim.card import VirtualCard
-from cardsim.storage import CardImageError
-from readers.base import CardConnection, CardRemovedError, NoCardError, Reader, ReaderError
+from ..cardsim.card import VirtualCard
+from ..cardsim.storage import CardImageError
+from .base import CardConnection, CardRemovedError, NoCardError, Reader, ReaderError
 
 
 class SimulatorReader(Reader):

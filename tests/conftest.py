@@ -9,12 +9,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from cardsim.card import VirtualCard
-from cardsim.issue import issue_card
-from cardsim.persona import Persona, load_persona
-from jpki.ca import SimulatorPKI
-from readers.simulator import SimulatorReader
+from mynacard.cardsim.card import VirtualCard
+from mynacard.cardsim.issue import issue_card
+from mynacard.cardsim.persona import Persona, load_persona
+from mynacard.jpki.ca import SimulatorPKI
+from mynacard.readers.simulator import SimulatorReader
 
 PROJECT = Path(__file__).resolve().parent.parent
 PERSONAS = PROJECT / "vectors" / "personas"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cardsim.card import VirtualCard
+from mynacard.cardsim.card import VirtualCard
 
 JPKI_AID = "D392F000260100000001"
 SELECT_JPKI = "00A4040C0A" + JPKI_AID

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from iso7816.apdu import APDUFormatError, CommandAPDU, ResponseAPDU
-from iso7816.sw import SW, describe
+from mynacard.iso7816.apdu import APDUFormatError, CommandAPDU, ResponseAPDU
+from mynacard.iso7816.sw import SW, describe
 
 
 @st.composite

@@ -13,10 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from helpers import SELECT_JPKI, apdu, select_ef, verify_apdu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from cardsim.card import VirtualCard
-from iso7816.sw import SW
-from jpki.digest_info import encode_digest_info
+from mynacard.cardsim.card import VirtualCard
+from mynacard.iso7816.sw import SW
+from mynacard.jpki.digest_info import encode_digest_info
 
 AIDS = {
     "jpki": "D392F000260100000001",
@@ -478,7 +477,7 @@ def test_random_bytes_always_get_a_status_word(card: VirtualCard, commands: list
        st.binary(max_size=260), st.none() | st.integers(1, 256))
 def test_structured_fuzz_never_leaks_keys_or_fails(card: VirtualCard, ins: int, p1: int,
                                                   p2: int, data: bytes, le: int | None) -> None:
-    from iso7816.apdu import CommandAPDU
+    from mynacard.iso7816.apdu import CommandAPDU
 
     secrets = [card.store.content.keys[name] for name in card.store.content.keys]
     apdu(card, SELECT_JPKI)

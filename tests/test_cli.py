@@ -11,8 +11,7 @@ from conftest import PERSONAS
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-from cli import main
+from mynacard.cli import main
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-
-from cardsim.persona import Persona
-from client.jpki import JPKIClient, JPKIKey
-from jpki.profile import OID, certificate_expiry, read_sign_certificate_facts
-from readers.simulator import SimulatorReader
+from mynacard.cardsim.persona import Persona
+from mynacard.client.jpki import JPKIClient, JPKIKey
+from mynacard.jpki.profile import OID, certificate_expiry, read_sign_certificate_facts
+from mynacard.readers.simulator import SimulatorReader
 
 
 def read_all(card_dir: Path, password: str | None = "ABC123") -> dict[str, x509.Certificate]:

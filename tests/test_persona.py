@@ -10,10 +10,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import PERSONAS, TEST_TODAY
-
-from cardsim.persona import PersonaError, load_persona, parse_persona
-from cli import main
-from jpki import mynumber
+from mynacard.cardsim.persona import PersonaError, load_persona, parse_persona
+from mynacard.cli import main
+from mynacard.jpki import mynumber
 
 
 def base() -> dict[str, Any]:

@@ -13,12 +13,11 @@ from helpers import SELECT_JPKI, apdu, select_ef, verify_apdu
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-
-from cardsim.card import VirtualCard
-from cardsim.issue import issue_card
-from iso7816.sw import SW
-from jpki.ca import SimulatorPKI
-from jpki.digest_info import encode_digest_info
+from mynacard.cardsim.card import VirtualCard
+from mynacard.cardsim.issue import issue_card
+from mynacard.iso7816.sw import SW
+from mynacard.jpki.ca import SimulatorPKI
+from mynacard.jpki.digest_info import encode_digest_info
 
 _TEMPLATE: list[Path] = []
 

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from readers.base import CardConnection, CardRemovedError, NoCardError, NoReaderError
-from readers.registry import open_reader
-from readers.simulator import SimulatorReader
+from mynacard.readers.base import CardConnection, CardRemovedError, NoCardError, NoReaderError
+from mynacard.readers.registry import open_reader
+from mynacard.readers.simulator import SimulatorReader
 
 
 class ScriptedConnection(CardConnection):

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 from helpers import SELECT_JPKI, apdu, select_ef, verify_apdu
-
-from cardsim.card import VirtualCard
-from cardsim.storage import CardImageError, CardImageInUseError, CardStore
+from mynacard.cardsim.card import VirtualCard
+from mynacard.cardsim.storage import CardImageError, CardImageInUseError, CardStore
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -55,8 +54,8 @@ def test_counters_and_pins_survive_a_reload(card_dir: Path) -> None:
 def test_a_second_process_cannot_open_a_card_in_use(card_dir: Path) -> None:
     card = VirtualCard.open(card_dir)
     try:
-        code = (f"from cardsim.card import VirtualCard\n"
-                f"from cardsim.storage import CardImageInUseError\n"
+        code = (f"from mynacard.cardsim.card import VirtualCard\n"
+                f"from mynacard.cardsim.storage import CardImageInUseError\n"
                 f"try:\n    VirtualCard.open({str(card_dir)!r})\n"
                 f"except CardImageInUseError:\n    raise SystemExit(3)\n")
         result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, check=False)
@@ -107,7 +106,7 @@ def test_issuing_into_a_non_empty_directory_is_refused(card_dir: Path) -> None:
 
 KILL_WORKER = """
 import sys
-from cardsim.card import VirtualCard
+from mynacard.cardsim.card import VirtualCard
 card = VirtualCard.open(sys.argv[1])
 card.power_on()
 card.transmit(bytes.fromhex("00A4040C0AD392F000260100000001"))
@@ -154,7 +153,7 @@ def test_sync_mode_waits_for_the_disk_once_per_verify(card_dir: Path, monkeypatc
 
 
 def test_sync_default_comes_from_the_environment(monkeypatch) -> None:
-    from cardsim.storage import default_sync
+    from mynacard.cardsim.storage import default_sync
 
     monkeypatch.setenv("MYNACARD_SYNC", "1")
     assert default_sync()

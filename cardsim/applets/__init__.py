@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from cardsim.application import Application
-from cardsim.freespace import AppletData
+from ..application import Application
+from ..freespace import AppletData
 
 
 class Applet(Application):
@@ -26,7 +26,7 @@ class Applet(Application):
 
 
 def _load_files() -> dict[bytes, type[Applet]]:
-    from cardsim.applets.counter import CounterApplet
+    from .counter import CounterApplet
 
     return {cls.LOAD_FILE: cls for cls in (CounterApplet,)}
 

@@ -15,14 +15,14 @@ the new value. Past 2³²-1 it answers ``6985``.
 
 from __future__ import annotations
 
-from cardsim.applets import Applet
-from cardsim.application import CLA_PROPRIETARY, Application
-from cardsim.errors import StatusError
-from cardsim.files import ALWAYS, BinaryEF, PinEF
-from cardsim.freespace import AppletData
-from cardsim.pin import FOUR_DIGITS, PinPolicy
-from iso7816.apdu import CommandAPDU
-from iso7816.sw import SW
+from ...iso7816.apdu import CommandAPDU
+from ...iso7816.sw import SW
+from ..application import CLA_PROPRIETARY, Application
+from ..errors import StatusError
+from ..files import ALWAYS, BinaryEF, PinEF
+from ..freespace import AppletData
+from ..pin import FOUR_DIGITS, PinPolicy
+from . import Applet
 
 EF_VALUE, EF_LOG, EF_PIN = 0x0001, 0x0002, 0x0011
 INS_INCREMENT = 0x10

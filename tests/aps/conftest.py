@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from jpki import cvc
+from mynacard.jpki import cvc
 
 CODE_A = "537686677188"
 CODE_B = "55021720352285"

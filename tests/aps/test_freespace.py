@@ -9,17 +9,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers import apdu, select_ef, verify_apdu
-
-from cardsim.applets import LOAD_FILES, Applet
-from cardsim.application import CLA_PROPRIETARY
-from cardsim.card import VirtualCard
-from cardsim.errors import StatusError
-from cardsim.freespace import AppletData, PowerLoss
-from cli import main
-from client.applets import CardManager, ChannelError
-from client.commands import CardCommandError
-from gp import scp03
-from readers.simulator import SimulatorReader
+from mynacard.cardsim.applets import LOAD_FILES, Applet
+from mynacard.cardsim.application import CLA_PROPRIETARY
+from mynacard.cardsim.card import VirtualCard
+from mynacard.cardsim.errors import StatusError
+from mynacard.cardsim.freespace import AppletData, PowerLoss
+from mynacard.cli import main
+from mynacard.client.applets import CardManager, ChannelError
+from mynacard.client.commands import CardCommandError
+from mynacard.gp import scp03
+from mynacard.readers.simulator import SimulatorReader
 
 COUNTER = bytes.fromhex("F06D796E61636F756E74")
 AID_A = COUNTER + b"\x01"

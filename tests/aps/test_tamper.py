@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from mynacard.cardsim.storage import CardStore
+from mynacard.client.cardinfo import CardInfoClient
+from mynacard.client.records import CardDataError, TamperedError, UntrustedError
+from mynacard.client.text import TextClient
+from mynacard.client.visual import VisualClient
+from mynacard.iso7816.tlv import ber_read_header
+from mynacard.jpki import cvc
+from mynacard.jpki.ca import new_rsa_key
+from mynacard.readers.simulator import SimulatorReader
 
-from cardsim.storage import CardStore
-from client.cardinfo import CardInfoClient
-from client.records import CardDataError, TamperedError, UntrustedError
-from client.text import TextClient
-from client.visual import VisualClient
-from iso7816.tlv import ber_read_header
-from jpki import cvc
-from jpki.ca import new_rsa_key
-from readers.simulator import SimulatorReader
 from tests.aps.conftest import CODE_A, CODE_B, TEXT_PIN
 
 

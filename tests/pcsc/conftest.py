@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-
-from cardsim.card import VirtualCard
-from cardsim.vpcd import VpcdBridge
-from readers.pcscd import (
+from mynacard.cardsim.card import VirtualCard
+from mynacard.cardsim.vpcd import VpcdBridge
+from mynacard.readers.pcscd import (
     OPENSC_PKCS11,
     ForeignPcscdError,
     Pcscd,
@@ -70,7 +69,7 @@ class Slot:
 
     def remove(self) -> None:
         """Take the card out and wait until pcscd has seen it go."""
-        from readers.pcsc import PcscReader
+        from mynacard.readers.pcsc import PcscReader
 
         card = self.bridge.remove()
         if isinstance(card, VirtualCard):
@@ -79,7 +78,7 @@ class Slot:
 
     def insert(self, image: Path) -> VirtualCard:
         """Put the card image in and wait until pcscd reports a card."""
-        from readers.pcsc import PcscReader
+        from mynacard.readers.pcsc import PcscReader
 
         card = VirtualCard.open(image)
         self.bridge.insert(card)

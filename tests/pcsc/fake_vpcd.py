@@ -5,8 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-
-from cardsim.vpcd import frame
+from mynacard.cardsim.vpcd import frame
 
 
 class FakeVpcd:

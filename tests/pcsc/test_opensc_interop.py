@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-
-from cardsim.card import APPLICATIONS, VirtualCard
-from iso7816.apdu import CommandAPDU
-from iso7816.sw import SW
-from readers.pcsc import PcscReader
+from mynacard.cardsim.card import APPLICATIONS, VirtualCard
+from mynacard.iso7816.apdu import CommandAPDU
+from mynacard.iso7816.sw import SW
+from mynacard.readers.pcsc import PcscReader
 
 from .conftest import AUTH_PIN, SIGN_PASSWORD, PcscSandbox
 

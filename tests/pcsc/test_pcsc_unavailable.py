@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 
 import pytest
-
-from readers import open_reader
-from readers.pcsc import PcscUnavailableError, list_pcsc_readers
+from mynacard.readers import open_reader
+from mynacard.readers.pcsc import PcscUnavailableError, list_pcsc_readers
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from cardsim.card import VirtualCard
-from iso7816.apdu import CommandAPDU
-from iso7816.sw import SW
-from readers import open_reader
-from readers.base import CardRemovedError, NoCardError, NoReaderError, TransmitError
-from readers.pcsc import PcscReader, list_pcsc_readers, pcsc_reader
+from mynacard.cardsim.card import VirtualCard
+from mynacard.iso7816.apdu import CommandAPDU
+from mynacard.iso7816.sw import SW
+from mynacard.readers import open_reader
+from mynacard.readers.base import CardRemovedError, NoCardError, NoReaderError, TransmitError
+from mynacard.readers.pcsc import PcscReader, list_pcsc_readers, pcsc_reader
 
 from .conftest import AUTH_PIN, CARD_WAIT, PcscSandbox
 

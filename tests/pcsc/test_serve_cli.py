@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from cardsim.card import VirtualCard
-from cardsim.vpcd import GET_ATR, POWER_ON
-from readers.pcscd import free_port_pair
+from mynacard.cardsim.card import VirtualCard
+from mynacard.cardsim.vpcd import GET_ATR, POWER_ON
+from mynacard.readers.pcscd import free_port_pair
 
 from .conftest import copy_image
 from .fake_vpcd import FakeVpcd
@@ -24,7 +23,7 @@ SELECT_AUTH_PIN = bytes.fromhex("00A4020C020018")
 
 def start_serve(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", *args],
+        [sys.executable, "-m", "mynacard", "serve", *args],
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
@@ -120,7 +119,7 @@ def test_second_card_is_served_on_the_next_port(
 
 def test_not_a_card_image_is_a_clear_error(tmp_path: Path):
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "serve", str(tmp_path)],
+        [sys.executable, "-m", "mynacard", "serve", str(tmp_path)],
         cwd=PROJECT, capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 1
@@ -132,7 +131,7 @@ def test_image_in_use_is_a_clear_error(image: Path):
     card = VirtualCard.open(image)
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "cli", "serve", str(image)],
+            [sys.executable, "-m", "mynacard", "serve", str(image)],
             cwd=PROJECT, capture_output=True, text=True, timeout=30,
         )
     finally:

@@ -10,8 +10,7 @@ import threading
 import time
 
 import pytest
-
-from cardsim.vpcd import GET_ATR, POWER_OFF, POWER_ON, RESET, VpcdBridge, frame
+from mynacard.cardsim.vpcd import GET_ATR, POWER_OFF, POWER_ON, RESET, VpcdBridge, frame
 
 from .fake_vpcd import FakeVpcd
 
@@ -246,7 +245,7 @@ class TestWithTheSimulatedCard:
 
     @pytest.fixture
     def served(self, vpcd: FakeVpcd, card_dir):
-        from cardsim.card import VirtualCard
+        from mynacard.cardsim.card import VirtualCard
 
         card = VirtualCard.open(card_dir)
         b = VpcdBridge(card, "127.0.0.1", vpcd.port).start()

@@ -10,15 +10,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-
-from cardsim.card import VirtualCard
-from cardsim.issue import PKI_CARD_ID, issue_card
-from cardsim.persona import load_persona
-from cardsim.storage import CardImageError, CardStore
-from client.jpki import JPKIClient, JPKIKey
-from jpki import cardimage, lifecycle
-from jpki.store import Role, Status
-from readers.simulator import SimulatorReader
+from mynacard.cardsim.card import VirtualCard
+from mynacard.cardsim.issue import PKI_CARD_ID, issue_card
+from mynacard.cardsim.persona import load_persona
+from mynacard.cardsim.storage import CardImageError, CardStore
+from mynacard.client.jpki import JPKIClient, JPKIKey
+from mynacard.jpki import cardimage, lifecycle
+from mynacard.jpki.store import Role, Status
+from mynacard.readers.simulator import SimulatorReader
 
 PERSONAS = Path(__file__).resolve().parents[2] / "vectors" / "personas"
 T0 = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)

@@ -13,10 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from jpki import crlindex
-from jpki.crlindex import CRLFormatError, CRLIndex
-from jpki.crlsynth import synthesize_crl
+from mynacard.jpki import crlindex
+from mynacard.jpki.crlindex import CRLFormatError, CRLIndex
+from mynacard.jpki.crlsynth import synthesize_crl
 
 NAME = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "scanner test CA")])
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-
-from jpki import lifecycle
-from jpki.ca import SimulatorPKI, store_path
-from jpki.names import names_match
-from jpki.profile import AUTH_CA, OID, SIGN_CA, read_sign_certificate_facts
-from jpki.publish import issue_crl, issue_delta_crl, publish
-from jpki.store import Status
-from jpki.validate import Policy, RevocationMethod, Validator, Verdict
+from mynacard.jpki import lifecycle
+from mynacard.jpki.ca import SimulatorPKI, store_path
+from mynacard.jpki.names import names_match
+from mynacard.jpki.profile import AUTH_CA, OID, SIGN_CA, read_sign_certificate_facts
+from mynacard.jpki.publish import issue_crl, issue_delta_crl, publish
+from mynacard.jpki.store import Status
+from mynacard.jpki.validate import Policy, RevocationMethod, Validator, Verdict
 
 T0 = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)  # the template store's creation time
 HOUR = dt.timedelta(hours=1)
@@ -183,8 +182,8 @@ def test_old_generation_certificate_with_only_the_new_root(rolled_pki, resident,
     pki = rolled_pki
     g1, g2 = pki.generations(SIGN_CA)
     # Issue under generation 1 directly, recorded like any card certificate.
-    from jpki.profile import EndEntityRequest, build_sign_certificate
-    from jpki.store import Role
+    from mynacard.jpki.profile import EndEntityRequest, build_sign_certificate
+    from mynacard.jpki.store import Role
 
     cert = build_sign_certificate(resident, "x", card_keys[0], g1.certificate, g1.key,
                                   EndEntityRequest(12345, T0, T0 + dt.timedelta(days=800),
@@ -202,10 +201,10 @@ def test_old_generation_certificate_with_only_the_new_root(rolled_pki, resident,
 
 CHILD = textwrap.dedent("""
     import datetime as dt, os, signal, sys
-    from jpki.ca import SimulatorPKI
-    from jpki.lifecycle import issue_card, resident_from_json
-    from jpki.publish import issue_crl
-    from jpki.profile import SIGN_CA
+    from mynacard.jpki.ca import SimulatorPKI
+    from mynacard.jpki.lifecycle import issue_card, resident_from_json
+    from mynacard.jpki.publish import issue_crl
+    from mynacard.jpki.profile import SIGN_CA
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
     pki = SimulatorPKI.open(sys.argv[1])
     mode, tag = sys.argv[2], sys.argv[3]
@@ -219,7 +218,7 @@ CHILD = textwrap.dedent("""
     else:
         # Die in the middle of an address change: after the old signing certificate was
         # revoked, while the new one is being issued.
-        import jpki.lifecycle as lc
+        import mynacard.jpki.lifecycle as lc
         lc._issue = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
         lc.change_resident(pki, tag, resident, key, now)
 """)

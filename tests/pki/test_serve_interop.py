@@ -16,14 +16,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
-
-from jpki import lifecycle
-from jpki.fetch import http_fetch
-from jpki.ocsp import FailureMode, OCSPResponder
-from jpki.profile import SIGN_CA
-from jpki.publish import issue_crl, issue_delta_crl, publish
-from jpki.server import LoopbackOnly, RevocationServer
-from jpki.validate import Policy, RevocationMethod, Validator, Verdict
+from mynacard.jpki import lifecycle
+from mynacard.jpki.fetch import http_fetch
+from mynacard.jpki.ocsp import FailureMode, OCSPResponder
+from mynacard.jpki.profile import SIGN_CA
+from mynacard.jpki.publish import issue_crl, issue_delta_crl, publish
+from mynacard.jpki.server import LoopbackOnly, RevocationServer
+from mynacard.jpki.validate import Policy, RevocationMethod, Validator, Verdict
 
 
 def _pem_file(path: Path, obj) -> Path:
@@ -152,7 +151,7 @@ def _hash_name(pki) -> bytes:
 
 
 def _hash_key(pki) -> bytes:
-    from jpki.certid import key_hash
+    from mynacard.jpki.certid import key_hash
 
     return key_hash(pki.sign_ca.certificate, hashes.SHA1())
 
@@ -194,7 +193,7 @@ def test_pki_serve_command_publishes_and_serves(pki, tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from jpki.cli import pki; pki()", "serve", "--store",
+        [sys.executable, "-m", "mynacard", "pki", "serve", "--store",
          str(pki.path), "--crl-dir", str(tmp_path / "crl"), "--port", str(port),
          "--duration", "20"], stderr=subprocess.PIPE)
     try:
@@ -218,7 +217,7 @@ def test_pki_serve_command_publishes_and_serves(pki, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     refused = subprocess.run(
-        [sys.executable, "-c", "from jpki.cli import pki; pki()", "serve", "--store",
+        [sys.executable, "-m", "mynacard", "pki", "serve", "--store",
          str(pki.path), "--host", "0.0.0.0", "--duration", "1"], capture_output=True, text=True,
         cwd=elsewhere)
     assert refused.returncode == 1 and "loopback addresses only" in refused.stderr

@@ -8,12 +8,11 @@ import datetime as dt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
-
-from jpki import lifecycle
-from jpki.ocsp import FailureMode, OCSPResponder
-from jpki.profile import SIGN_CA
-from jpki.publish import issue_crl
-from jpki.validate import Policy, RevocationMethod, Validator, Verdict
+from mynacard.jpki import lifecycle
+from mynacard.jpki.ocsp import FailureMode, OCSPResponder
+from mynacard.jpki.profile import SIGN_CA
+from mynacard.jpki.publish import issue_crl
+from mynacard.jpki.validate import Policy, RevocationMethod, Validator, Verdict
 
 T0 = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)

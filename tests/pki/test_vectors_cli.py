@@ -11,11 +11,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from cryptography import x509
-
-from jpki import lifecycle
-from jpki.cli import pki as pki_group
-from jpki.cli import vectors as vectors_group
-from jpki.vectors import build_vectors, run_vectors
+from mynacard.jpki import lifecycle
+from mynacard.jpki.cli import pki as pki_group
+from mynacard.jpki.cli import vectors as vectors_group
+from mynacard.jpki.vectors import build_vectors, run_vectors
 
 PROJECT = Path(__file__).resolve().parents[2]
 COMMITTED = PROJECT / "vectors" / "revocation"
@@ -50,7 +49,7 @@ def test_our_validator_passes_every_vector():
 
 def test_vectors_run_drives_a_command_per_case(tmp_path):
     # Our own CLI as the "vendor" validator: its exit status and printed verdict are checked.
-    template = (f"{shlex.quote(sys.executable)} -c 'from jpki.cli import pki; pki()' verify "
+    template = (f"{shlex.quote(sys.executable)} -m mynacard pki verify "
                 "{cert} --anchors {anchors} --intermediates {intermediates} --crls {crls} "
                 "--ocsp-response {ocsp} --at {time} --method {method} --nonce '{nonce}'")
     subset = tmp_path / "subset"

@@ -1,0 +1,5 @@
+"""python -m mynacard: the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,2 @@
+"""Test vectors: the personas (YAML) and the revocation cases, with the code that builds and
+runs them."""
