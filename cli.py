@@ -18,13 +18,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .cardsim.issue import issue_card
-from .cardsim.persona import PersonaError, load_persona
+from .cardsim.perso.issue import issue_card
+from .cardsim.perso.persona import PersonError, load_persona
 from .cardsim.serve_cli import serve
 from .cardsim.storage import CardImageError
 from .client.commands import CardCommandError, CardDataError, WrongPinError
 from .client.jpki import HASH_NAMES, JPKIClient, JPKIKey
-from .iso7816.apdu import APDUFormatError, ResponseAPDU
+from .facts.mf import LABELLED_APPLICATIONS
+from .iso7816.apdu import APDUFormatError, CommandAPDU, ResponseAPDU
 from .iso7816.sw import describe
 from .jpki.ca import IssuanceError, PKIStoreError, SimulatorPKI
 from .jpki.cli import pki, vectors
@@ -36,13 +37,6 @@ PERSONAS_DIR = PROJECT_DIR / "vectors" / "personas"
 DEMO_PERSONA = PERSONAS_DIR / "kokutou-mikiya.yaml"
 DEMO_MARKER = ".mynacard-demo"
 
-APPLICATION_AIDS = {
-    "JPKI-AP (公的個人認証AP)": "D392F000260100000001",
-    "券面事項入力補助AP": "D3921000310001010408",
-    "券面事項確認AP": "D3921000310001010402",
-    "共通AP": "D3921000310001010100",
-    "住基AP": "D3921000310001010401",
-}
 
 
 def default_pki_dir() -> str:
@@ -57,7 +51,7 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (PersonaError, CardImageError, ReaderError, CardCommandError, CardDataError,
+        except (PersonError, CardImageError, ReaderError, CardCommandError, CardDataError,
                 PKIStoreError, IssuanceError, APDUFormatError) as exc:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
 
@@ -159,8 +153,8 @@ def card_show(card_dir: Path | None, reader_spec: str | None, as_json: bool) -> 
     """ATR, applications, certificates and PIN tries left, read through APDUs."""
     with connect(card_dir, reader_spec) as connection:
         applications = {}
-        for label, aid in APPLICATION_AIDS.items():
-            response = connection.transmit(bytes.fromhex("00A4040C0A") + bytes.fromhex(aid))
+        for label, aid in LABELLED_APPLICATIONS:
+            response = connection.transmit(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, aid))
             applications[label] = response.ok
         client = JPKIClient(connection)
         certificates = {

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mynacard.cardsim.card import VirtualCard
-from mynacard.cardsim.issue import issue_card
-from mynacard.cardsim.persona import load_persona
+from mynacard.cardsim.perso.issue import issue_card
+from mynacard.cardsim.perso.persona import load_persona
 from mynacard.jpki.ca import SimulatorPKI
 from mynacard.readers.base import CardConnection
 from mynacard.readers.pcscd import (

@@ -19,8 +19,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from mynacard.cardsim.card import VirtualCard
-from mynacard.cardsim.issue import issue_card
-from mynacard.cardsim.persona import load_persona
+from mynacard.cardsim.perso.issue import issue_card
+from mynacard.cardsim.perso.persona import load_persona
 from mynacard.client.jpki import JPKIClient, JPKIKey
 from mynacard.jpki.ca import SimulatorPKI
 from mynacard.readers.simulator import SimulatorReader

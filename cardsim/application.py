@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import ClassVar
 
+from ..facts.pins import pin_matches
 from ..iso7816.apdu import SHORT_LE_MAX, CommandAPDU
 from ..iso7816.sw import SW, wrong_le_sw
 from ..iso7816.tlv import TLVError, simple_iter
-from .errors import StatusError
 from .files import EF, BinaryEF, KeyEF, KeyUsage, PinEF, RecordEF
-from .pin import pin_matches
 from .signing import SIGNATURE_SCHEMES
-from .storage import CardStore
+from .status import StatusError
+from .storage import CardStore, image_key
 
 CLA_ISO = 0x00
 CLA_PROPRIETARY = 0x80
@@ -79,7 +79,7 @@ class Application:
         self.verified.clear()
 
     def key_name(self, fid: int) -> str:
-        return f"{self.NAME}/{fid:04X}"
+        return image_key(self.NAME, fid)
 
     # -- file resolution -----------------------------------------------------------------
 
@@ -279,7 +279,7 @@ class Application:
             raise StatusError(SW.WRONG_LENGTH)
         tag = apdu.p1p2
         if tag == TAG_CONTACT_ATR:
-            value = self.store.file(f"{CARD_DATA}/{tag:04X}")
+            value = self.store.file(image_key(CARD_DATA, tag))
         elif tag in self.DATA_OBJECTS:
             value = self.store.file(self.key_name(tag))
         else:

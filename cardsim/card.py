@@ -10,17 +10,17 @@ import logging
 import secrets
 from pathlib import Path
 
+from ..facts.atr import ATRS
 from ..iso7816.apdu import APDUFormatError, CommandAPDU
 from ..iso7816.sw import SW
 from .applets import LOAD_FILES
 from .application import CLA_ISO, Application
-from .atr import ATRS
 from .common_ap import CommonApplication
-from .errors import StatusError
 from .freespace import DEFAULT_CAPACITY, AppletStore, FreeSpace
 from .isd import IssuerSecurityDomain
 from .jpki_ap import JPKIApplication
 from .juki_ap import JukiApplication
+from .status import StatusError
 from .storage import CardImageError, CardStore
 from .text_ap import TextApplication
 from .visual_ap import VisualApplication

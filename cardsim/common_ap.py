@@ -15,18 +15,12 @@ SET SESSION KEY answers ``66F1`` (no key delivery configured).
 
 from __future__ import annotations
 
+from ..facts.common import AID, CARD_INFO_TAG, EF_AUTH_KEY, EF_CARD_INFO, EF_PIN
+from ..facts.pins import RESIDENT_PIN
 from ..iso7816.sw import SW
 from ..iso7816.tlv import simple_encode
 from .application import CLA_PROPRIETARY, INS_CHANGE_KEY, Application
 from .files import ALWAYS, KeyEF, KeyUsage, OpaqueEF, PinEF, RecordEF
-from .pin import RESIDENT_PIN
-
-AID = bytes.fromhex("D3921000310001010100")
-
-EF_CARD_INFO = 0x0001
-EF_AUTH_KEY = 0x0019
-EF_PIN = 0x001C
-CARD_INFO_TAG = 0x01
 
 
 class CommonApplication(Application):

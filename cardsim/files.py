@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .pin import PinPolicy
+from ..facts.pins import PinPolicy
 
 
 @dataclass(frozen=True, slots=True)

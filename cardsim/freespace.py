@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..iso7816.sw import SW
-from .errors import StatusError
+from .status import StatusError
 from .storage import CardImageError
 
 DEFAULT_CAPACITY = 16 * 1024

@@ -19,25 +19,27 @@ import secrets
 
 from asn1crypto.core import ObjectIdentifier
 
+from ..facts.mf import (
+    ISD_AID as AID,
+)
+from ..facts.mf import (
+    TAG_CARD_ID,
+    TAG_CARD_RECOGNITION,
+    TAG_CHAIN_LOWER,
+    TAG_CHAIN_UPPER,
+    TAG_EXPIRY,
+    TAG_INTERMEDIATE_KEY_ID,
+    TAG_ISSUER_ID,
+    TAG_MUNICIPALITY,
+)
 from ..gp import scp03
 from ..iso7816.apdu import CommandAPDU
 from ..iso7816.sw import SW
 from ..iso7816.tlv import TLVError, ber_encode, ber_iter
 from .application import CLA_PROPRIETARY, Application
-from .errors import StatusError
 from .freespace import FreeSpace, Instance
-
-AID = bytes.fromhex("A0000001510000")
-
-TAG_ISSUER_ID = 0x0042
-TAG_CARD_ID = 0x0045
-TAG_CARD_RECOGNITION = 0x0066
-TAG_MUNICIPALITY = 0x00F0
-TAG_EXPIRY = 0x00F2
-TAG_INTERMEDIATE_KEY_ID = 0x00F7
-TAG_CHAIN_UPPER = 0x00F8
-TAG_CHAIN_LOWER = 0x7F21
-
+from .status import StatusError
+from .storage import image_key
 
 CLA_SECURED = 0x84
 INS_INITIALIZE_UPDATE, INS_EXTERNAL_AUTHENTICATE = 0x50, 0x82
@@ -177,7 +179,7 @@ class IssuerSecurityDomain(Application):
                           + ber_encode(0x83, area.capacity.to_bytes(4, "big")))
 
     def key_name_of(self, item: str) -> str:
-        return f"{self.NAME}/{item}"
+        return image_key(self.NAME, item)
 
     INSTRUCTIONS = {
         **Application.INSTRUCTIONS,

@@ -8,28 +8,26 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ..facts.jpki import (
+    AID,
+    CERT_AVAILABLE,
+    CERTIFICATE_EF_SIZE,
+    EF_AUTH_CA_CERT,
+    EF_AUTH_CERT,
+    EF_AUTH_KEY,
+    EF_AUTH_PIN,
+    EF_CERT_AVAILABILITY,
+    EF_SIGN_CA_CERT,
+    EF_SIGN_CERT,
+    EF_SIGN_KEY,
+    EF_SIGN_PIN,
+    EF_TOKEN_INFO,
+    FILLER,
+)
+from ..facts.pins import AUTH_PIN, SIGN_PASSWORD
 from .application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
 from .files import ALWAYS, BinaryEF, KeyEF, OpaqueEF, PinEF, after_verify
-from .pin import AUTH_PIN, SIGN_PASSWORD
-
-AID = bytes.fromhex("D392F000260100000001")
-
-EF_SIGN_CERT = 0x0001
-EF_SIGN_CA_CERT = 0x0002
-EF_TOKEN_INFO = 0x0006
-EF_CERT_AVAILABILITY = 0x0008
-EF_AUTH_CERT = 0x000A
-EF_AUTH_CA_CERT = 0x000B
-EF_AUTH_KEY = 0x0017
-EF_AUTH_PIN = 0x0018
-EF_SIGN_KEY = 0x001A
-EF_SIGN_PIN = 0x001B
-
-CERTIFICATE_EF_SIZE = 2048
-"""Certificate EFs are larger than the DER they hold; the rest is filler (facts §3.2)."""
-FILLER = 0xFF
-CERT_AVAILABLE = 0x8F
-"""EF 0008 byte value on cards carrying the certificate (facts §3.1)."""
+from .storage import image_key
 
 
 class JPKIApplication(Application):
@@ -109,3 +107,19 @@ def certificate_ef(der: bytes, size: int = CERTIFICATE_EF_SIZE) -> bytes:
 def certificate_availability(has_sign: bool, has_auth: bool = True) -> bytes:
     return bytes((CERT_AVAILABLE if has_sign else 0x00, CERT_AVAILABLE if has_auth else 0x00,
                   0x00))
+
+
+def certificate_files(*, auth: bytes, auth_ca: bytes, sign_ca: bytes,
+                      sign: bytes | None) -> dict[str, bytes]:
+    """The certificate EFs and EF 0008 of a card image, from DER certificates (``sign`` None
+    for a card without a signing certificate): the one place that lays them out."""
+    def key(fid: int) -> str:
+        return image_key(JPKIApplication.NAME, fid)
+
+    return {
+        key(EF_AUTH_CERT): certificate_ef(auth),
+        key(EF_AUTH_CA_CERT): certificate_ef(auth_ca),
+        key(EF_SIGN_CA_CERT): certificate_ef(sign_ca),
+        key(EF_CERT_AVAILABILITY): certificate_availability(sign is not None),
+        key(EF_SIGN_CERT): certificate_ef(sign) if sign is not None else b"",
+    }

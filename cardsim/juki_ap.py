@@ -13,13 +13,10 @@ SET SESSION KEY answers ``6982``.
 
 from __future__ import annotations
 
+from ..facts.juki import AID, EF_PIN
+from ..facts.pins import RESIDENT_PIN
 from .application import CLA_PROPRIETARY, INS_CHANGE_KEY, Application
 from .files import OpaqueEF, PinEF
-from .pin import RESIDENT_PIN
-
-AID = bytes.fromhex("D3921000310001010401")
-
-EF_PIN = 0x001C
 
 
 class JukiApplication(Application):

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from ..facts.digest_info import recognise_digest_info
 from ..iso7816.sw import SW
-from ..jpki.digest_info import recognise_digest_info
-from .errors import StatusError
+from .status import StatusError
 
 PKCS1_V15_MAX_PAYLOAD = 256 - 11
 PSS_SALT_LENGTH = 32

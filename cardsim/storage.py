@@ -27,6 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..errors import MynacardError
 from ..fsutil import atomic_write
 
 IMAGE_FORMAT = "mynacard-card-image"
@@ -35,12 +36,18 @@ COUNTERS_MAGIC = b"MYNACTR1"
 SYNC_ENV = "MYNACARD_SYNC"
 
 
+def image_key(app: str, ref: int | str) -> str:
+    """The one spelling of a card-image entry: ``"<app>/<FID as 4 hex digits>"`` for a file,
+    key or PIN, ``"<app>/<name>"`` for a named item (``isd/scp-keys``)."""
+    return f"{app}/{ref:04X}" if isinstance(ref, int) else f"{app}/{ref}"
+
+
 def default_sync() -> bool:
     """Whether counter updates wait for the disk: off unless ``MYNACARD_SYNC=1``."""
     return os.environ.get(SYNC_ENV, "") == "1"
 
 
-class CardImageError(Exception):
+class CardImageError(MynacardError):
     """The card image is missing, corrupt, truncated, or of an unknown format."""
 
 

@@ -29,30 +29,38 @@ in the image); 照合番号A/B cannot be changed (``6985``); secure messaging (`
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..facts.cvc import LONG_FORM, CVCAuthority, KeyId, encode_public_key
+from ..facts.pins import BLOCKED_AT_ISSUANCE, CODE_A, CODE_B, TEXT_PIN
+from ..facts.text import (
+    AID,
+    EF_AP_INFO,
+    EF_AP_KEY,
+    EF_ATTRIBUTES,
+    EF_BLOCKED,
+    EF_CERTIFICATE,
+    EF_CODE_A,
+    EF_CODE_B,
+    EF_INTEGRITY,
+    EF_MY_NUMBER,
+    EF_PIN,
+    EF_SESSION_KEY,
+    EF_SIGNED_KEY,
+    TAG_AP_INFO,
+    TAG_ATTRIBUTES_DIGEST,
+    TAG_INTEGRITY,
+    TAG_INTEGRITY_SIGNATURE,
+    TAG_MY_NUMBER_DIGEST,
+    TAG_SIGNED_KEY,
+    TAG_SIGNED_KEY_PUBLIC,
+    TAG_SIGNED_KEY_SIGNATURE,
+    BasicFour,
+)
 from ..iso7816.tlv import ber_encode
-from ..jpki.cvc import LONG_FORM, CVCAuthority, KeyId, encode_public_key
 from .application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
 from .files import ALWAYS, BinaryEF, KeyEF, KeyUsage, OpaqueEF, PinEF, after_verify
-from .pin import BLOCKED_AT_ISSUANCE, CODE_A, CODE_B, TEXT_PIN
-
-AID = bytes.fromhex("D3921000310001010408")
-
-EF_MY_NUMBER = 0x0001
-EF_ATTRIBUTES = 0x0002
-EF_INTEGRITY = 0x0003
-EF_CERTIFICATE = 0x0004
-EF_AP_INFO = 0x0005
-EF_SESSION_KEY = 0x0006
-EF_SIGNED_KEY = 0x0007
-EF_PIN = 0x0011
-EF_BLOCKED = 0x0012
-EF_AP_KEY = 0x0013
-EF_CODE_A = 0x0014
-EF_CODE_B = 0x0015
 
 SESSION_KEY = "session-key"
 """Image key name of the private half of EF 0006 (no EF of its own, no APDU reaches it)."""
@@ -88,66 +96,25 @@ class TextApplication(Application):
 
 # -- record encoders (issuance) -------------------------------------------------------------
 
-MY_NUMBER_FILLER = b"\xff\xff"
 AP_IDENTIFICATION = bytes.fromhex("01030E01")
 """DF41 as seen on cards: spec version, extended Lc/Le support, vendor ID, vendor byte."""
 AP_INFO_KEY_ID = KeyId("9000034")
 """DF42: a key ID whose purpose is unknown (``…34`` on real cards); simulator-prefixed."""
 
 
-def my_number_ef(number: str) -> bytes:
-    """EF 0001: 17 bytes, the TLV then two filler bytes the integrity digest covers."""
-    if len(number) != 12 or not number.isascii() or not number.isdigit():
-        raise ValueError("a 個人番号 is 12 ASCII digits")
-    return ber_encode(0xFF10, number.encode()) + MY_NUMBER_FILLER
-
-
-@dataclass(frozen=True, slots=True)
-class BasicFour:
-    """基本4情報 as the card stores it."""
-
-    name: str
-    """Family and given name separated by U+3000."""
-    address: str
-    birth_date: str
-    """``YYYYMMDD``, Gregorian."""
-    sex: str
-    """One ISO 5218 digit."""
-
-    def fields(self) -> bytes:
-        """DF22..DF25: what DF32 of the integrity record hashes."""
-        return (ber_encode(0xDF22, self.name.encode("utf-8"))
-                + ber_encode(0xDF23, self.address.encode("utf-8"))
-                + ber_encode(0xDF24, self.birth_date.encode("ascii"))
-                + ber_encode(0xDF25, self.sex.encode("ascii")))
-
-    def encode(self) -> bytes:
-        """EF 0002: ``FF 20`` {DF21 offsets of DF22..DF25 from the file start, DF22..DF25}."""
-        fields = self.fields()
-        table_tlv_length = 2 + 1 + 8
-        inner_length = table_tlv_length + len(fields)
-        outer_header = len(ber_encode(0xFF20, bytes(inner_length))) - inner_length
-        offsets, pos = b"", outer_header + table_tlv_length
-        for value in (self.name.encode(), self.address.encode(), self.birth_date.encode(),
-                      self.sex.encode()):
-            offsets += pos.to_bytes(2, "big")
-            pos += len(ber_encode(0xDF22, value))
-        return ber_encode(0xFF20, ber_encode(0xDF21, offsets) + fields)
-
-
 def integrity_ef(my_number_file: bytes, basic_four: BasicFour, signer: CVCAuthority) -> bytes:
     """EF 0003 (336 bytes): SHA-256 of all of EF 0001, of DF22..DF25, and a signature."""
-    digests = (ber_encode(0xDF31, hashlib.sha256(my_number_file).digest())
-               + ber_encode(0xDF32, hashlib.sha256(basic_four.fields()).digest()))
-    return ber_encode(0xFF30, digests + ber_encode(0xDF33, signer.sign(digests), LONG_FORM),
-                      LONG_FORM)
+    digests = (ber_encode(TAG_MY_NUMBER_DIGEST, hashlib.sha256(my_number_file).digest())
+               + ber_encode(TAG_ATTRIBUTES_DIGEST, hashlib.sha256(basic_four.fields()).digest()))
+    signature = ber_encode(TAG_INTEGRITY_SIGNATURE, signer.sign(digests), LONG_FORM)
+    return ber_encode(TAG_INTEGRITY, digests + signature, LONG_FORM)
 
 
 def ap_info_ef(trailer: bytes) -> bytes:
     """EF 0005: DF41 identification, DF42 key ID, DF43 32 opaque bytes + 96 × FF."""
     if len(trailer) != 32:
         raise ValueError("the DF43 trailer is 32 bytes")
-    return ber_encode(0xFF40, ber_encode(0xDF41, AP_IDENTIFICATION)
+    return ber_encode(TAG_AP_INFO, ber_encode(0xDF41, AP_IDENTIFICATION)
                       + ber_encode(0xDF42, AP_INFO_KEY_ID.encode())
                       + ber_encode(0xDF43, trailer + b"\xff" * 96, LONG_FORM), LONG_FORM)
 
@@ -158,6 +125,6 @@ def session_key_ef(key: rsa.RSAPublicKey) -> bytes:
 
 def signed_key_ef(key: rsa.RSAPublicKey, signer: CVCAuthority) -> bytes:
     """EF 0007: the AP key's public half (DF51) and the issuer's signature over that TLV."""
-    public = ber_encode(0xDF51, encode_public_key(key), LONG_FORM)
-    return ber_encode(0xFF50, public + ber_encode(0xDF52, signer.sign(public), LONG_FORM),
-                      LONG_FORM)
+    public = ber_encode(TAG_SIGNED_KEY_PUBLIC, encode_public_key(key), LONG_FORM)
+    signature = ber_encode(TAG_SIGNED_KEY_SIGNATURE, signer.sign(public), LONG_FORM)
+    return ber_encode(TAG_SIGNED_KEY, public + signature, LONG_FORM)

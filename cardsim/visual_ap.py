@@ -28,31 +28,53 @@ DF35 carries a simulator key ID and 256 random bytes (its meaning is unknown).
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+import datetime as dt
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..facts.cvc import LONG_FORM, CVCAuthority, KeyId, encode_public_key
+from ..facts.pins import BIRTH_KEY, CODE_A, CODE_B
+from ..facts.visual import (
+    AID,
+    EF_AGE,
+    EF_AP_INFO,
+    EF_AP_KEY,
+    EF_BIRTH_KEY,
+    EF_CERTIFICATE,
+    EF_CODE_A,
+    EF_CODE_B,
+    EF_FACE,
+    EF_NUMBER_IMAGE,
+    EF_UNKNOWN,
+    FACE_TAGS,
+    TAG_ADDRESS_IMAGE,
+    TAG_AGE,
+    TAG_AGE_BIRTH,
+    TAG_AGE_KEY,
+    TAG_AGE_SIGNATURE,
+    TAG_AP_INFO,
+    TAG_BIRTH_DATE,
+    TAG_CARD_KEY,
+    TAG_EXPIRY,
+    TAG_FACE,
+    TAG_FACE_SIGNATURE,
+    TAG_NAME_IMAGE,
+    TAG_NUMBER_IMAGE,
+    TAG_NUMBER_KEY,
+    TAG_NUMBER_PNG,
+    TAG_NUMBER_SIGNATURE,
+    TAG_OFFSETS,
+    TAG_PHOTO,
+    TAG_SECURITY_CODE_IMAGE,
+    TAG_SEX,
+    CardFace,
+    face_digest_info,
+)
 from ..iso7816.sw import SW
 from ..iso7816.tlv import ber_encode
-from ..jpki.cvc import LONG_FORM, CVCAuthority, KeyId, concatenated_digest_info, encode_public_key
 from .application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
 from .files import ALWAYS, BinaryEF, KeyEF, KeyUsage, PinEF, after_verify
-from .pin import BIRTH_KEY, CODE_A, CODE_B
 from .signing import raw_pkcs1_v15_sign
-
-AID = bytes.fromhex("D3921000310001010402")
-
-EF_AGE = 0x0001
-EF_FACE = 0x0002
-EF_AP_INFO = 0x0003
-EF_CERTIFICATE = 0x0004
-EF_NUMBER_IMAGE = 0x0005
-EF_UNKNOWN = 0x0006
-EF_BIRTH_KEY = 0x0011
-EF_CODE_B = 0x0012
-EF_CODE_A = 0x0013
-EF_AP_KEY = 0x001A
 
 
 class VisualApplication(Application):
@@ -86,65 +108,46 @@ AP_INFO_KEY_ID = KeyId("9000024")
 REFERENCE_KEY_ID = KeyId("9000025")
 """First 16 bytes of DF35, whose meaning is unknown."""
 AP_VERSION = 0x01
-FACE_TAGS = tuple(range(0xDF22, 0xDF2B))
-SIGNED_GROUPS = ((0xDF22, 0xDF23, 0xDF24), (0xDF25, 0xDF26), (0xDF27,))
 
 
-def age_ef(birth_date: str, card_key: rsa.RSAPublicKey, signer: CVCAuthority) -> bytes:
-    signed = (ber_encode(0xDF11, birth_date.encode("ascii"))
-              + ber_encode(0xDF12, encode_public_key(card_key), LONG_FORM))
-    return ber_encode(0xFF10, signed + ber_encode(0xDF13, signer.sign(signed), LONG_FORM),
-                      LONG_FORM)
+def age_ef(birth_date: dt.date, card_key: rsa.RSAPublicKey, signer: CVCAuthority) -> bytes:
+    signed = (ber_encode(TAG_AGE_BIRTH, f"{birth_date:%Y%m%d}".encode("ascii"))
+              + ber_encode(TAG_AGE_KEY, encode_public_key(card_key), LONG_FORM))
+    signature = ber_encode(TAG_AGE_SIGNATURE, signer.sign(signed), LONG_FORM)
+    return ber_encode(TAG_AGE, signed + signature, LONG_FORM)
 
 
-def face_digest_info(tlvs: dict[int, bytes]) -> bytes:
-    """The signed payload of EF 0002: a SHA-256 DigestInfo holding three digests (96 bytes)."""
-    digest = b"".join(hashlib.sha256(b"".join(tlvs[t] for t in group)).digest()
-                      for group in SIGNED_GROUPS)
-    return concatenated_digest_info(digest)
-
-
-@dataclass(frozen=True, slots=True)
-class CardFace:
-    birth_date: str
-    sex: str
-    expiry: str
-    name_png: bytes
-    address_png: bytes
-    photo_jp2: bytes
-    security_code_png: bytes
-
-    def encode(self, card_key: rsa.RSAPublicKey, signer: CVCAuthority) -> bytes:
-        tlvs = {
-            0xDF22: ber_encode(0xDF22, self.birth_date.encode("ascii")),
-            0xDF23: ber_encode(0xDF23, self.sex.encode("ascii")),
-            0xDF24: ber_encode(0xDF24, encode_public_key(card_key), LONG_FORM),
-            0xDF25: ber_encode(0xDF25, self.name_png, LONG_FORM),
-            0xDF26: ber_encode(0xDF26, self.address_png, LONG_FORM),
-            0xDF27: ber_encode(0xDF27, self.photo_jp2, LONG_FORM),
-            0xDF29: ber_encode(0xDF29, self.expiry.encode("ascii")),
-            0xDF2A: ber_encode(0xDF2A, self.security_code_png, LONG_FORM),
-        }
-        tlvs[0xDF28] = ber_encode(0xDF28, raw_pkcs1_v15_sign(signer.key, face_digest_info(tlvs)),
-                                  LONG_FORM)
-        table_length = 3 + 2 * len(FACE_TAGS)
-        body_length = table_length + sum(len(v) for v in tlvs.values())
-        pos = 2 + 3 + table_length  # FF 20 82 LL LL, then the table
-        offsets = b""
-        for tag in FACE_TAGS:
-            offsets += pos.to_bytes(2, "big")
-            pos += len(tlvs[tag])
-        if pos > 0xFFFF:
-            raise ValueError(f"card face record of {pos} bytes exceeds the 16-bit offset table")
-        body = ber_encode(0xDF21, offsets) + b"".join(tlvs[t] for t in FACE_TAGS)
-        assert len(body) == body_length
-        return ber_encode(0xFF20, body, LONG_FORM)
+def face_ef(face: CardFace, card_key: rsa.RSAPublicKey, signer: CVCAuthority) -> bytes:
+    """EF 0002: the card-face record, its signature made the way the card's issuer makes it."""
+    tlvs = {
+        TAG_BIRTH_DATE: ber_encode(TAG_BIRTH_DATE, f"{face.birth_date:%Y%m%d}".encode("ascii")),
+        TAG_SEX: ber_encode(TAG_SEX, face.sex.encode("ascii")),
+        TAG_CARD_KEY: ber_encode(TAG_CARD_KEY, encode_public_key(card_key), LONG_FORM),
+        TAG_NAME_IMAGE: ber_encode(TAG_NAME_IMAGE, face.name_png, LONG_FORM),
+        TAG_ADDRESS_IMAGE: ber_encode(TAG_ADDRESS_IMAGE, face.address_png, LONG_FORM),
+        TAG_PHOTO: ber_encode(TAG_PHOTO, face.photo_jp2, LONG_FORM),
+        TAG_EXPIRY: ber_encode(TAG_EXPIRY, f"{face.expiry:%Y%m%d}".encode("ascii")),
+        TAG_SECURITY_CODE_IMAGE: ber_encode(TAG_SECURITY_CODE_IMAGE, face.security_code_png,
+                                            LONG_FORM),
+    }
+    tlvs[TAG_FACE_SIGNATURE] = ber_encode(
+        TAG_FACE_SIGNATURE, raw_pkcs1_v15_sign(signer.key, face_digest_info(tlvs)), LONG_FORM)
+    table_length = 3 + 2 * len(FACE_TAGS)
+    pos = 2 + 3 + table_length  # FF 20 82 LL LL, then the table
+    offsets = b""
+    for tag in FACE_TAGS:
+        offsets += pos.to_bytes(2, "big")
+        pos += len(tlvs[tag])
+    if pos > 0xFFFF:
+        raise ValueError(f"card face record of {pos} bytes exceeds the 16-bit offset table")
+    body = ber_encode(TAG_OFFSETS, offsets) + b"".join(tlvs[t] for t in FACE_TAGS)
+    return ber_encode(TAG_FACE, body, LONG_FORM)
 
 
 def ap_info_ef(municipality_code: str, reference: bytes) -> bytes:
     if len(reference) != 256:
         raise ValueError("the DF35 block is 256 bytes after its key ID")
-    return ber_encode(0xFF30, ber_encode(0xDF31, AP_IDENTIFICATION)
+    return ber_encode(TAG_AP_INFO, ber_encode(0xDF31, AP_IDENTIFICATION)
                       + ber_encode(0xDF32, AP_INFO_KEY_ID.encode())
                       + ber_encode(0xDF33, bytes((AP_VERSION,)))
                       + ber_encode(0xDF34, municipality_code.encode("ascii"))
@@ -153,7 +156,7 @@ def ap_info_ef(municipality_code: str, reference: bytes) -> bytes:
 
 
 def number_image_ef(png: bytes, card_key: rsa.RSAPublicKey, signer: CVCAuthority) -> bytes:
-    signed = (ber_encode(0xDF41, png, LONG_FORM)
-              + ber_encode(0xDF42, encode_public_key(card_key), LONG_FORM))
-    return ber_encode(0xFF40, signed + ber_encode(0xDF43, signer.sign(signed), LONG_FORM),
-                      LONG_FORM)
+    signed = (ber_encode(TAG_NUMBER_PNG, png, LONG_FORM)
+              + ber_encode(TAG_NUMBER_KEY, encode_public_key(card_key), LONG_FORM))
+    signature = ber_encode(TAG_NUMBER_SIGNATURE, signer.sign(signed), LONG_FORM)
+    return ber_encode(TAG_NUMBER_IMAGE, signed + signature, LONG_FORM)

@@ -1,9 +1,10 @@
 """Host side of the free-space protocol (``cardsim.freespace`` documents it): open the
 SCP03-style channel with the card's diversified keys, then INSTALL, DELETE, list.
 
-The static keys come from the issuer's master key (``gp.scp03.load_or_create_master``)
-and the key diversification data the card sends in its INITIALIZE UPDATE answer; the
-card's cryptogram is checked before anything is sent under the channel.
+The static keys come from the issuer's master key
+(``cardsim.perso.issuer_keys.load_or_create_master``) and the key diversification data the
+card sends in its INITIALIZE UPDATE answer; the card's cryptogram is checked before anything
+is sent under the channel.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from ..facts.mf import ISD_AID
 from ..gp import scp03
 from ..iso7816.apdu import CommandAPDU
 from ..iso7816.sw import SW
@@ -19,7 +21,6 @@ from ..iso7816.tlv import TLVError, ber_encode, ber_iter
 from ..readers.base import CardConnection
 from .commands import CardCommandError, call, select_df
 
-ISD_AID = bytes.fromhex("A0000001510000")
 LOAD_FILES = {"counter": bytes.fromhex("F06D796E61636F756E74")}
 """Load files the simulator card carries, by the name the CLI uses."""
 

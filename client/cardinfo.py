@@ -13,18 +13,14 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..facts import common, cvc
+from ..facts.mf import ISD_AID
 from ..iso7816.apdu import CommandAPDU
 from ..iso7816.sw import SW
 from ..iso7816.tlv import TLVError, simple_iter
-from ..jpki import cvc
 from ..readers.base import CardConnection
 from .commands import CardCommandError, call, select_df
 from .records import CardDataError, TamperedError, require_signature, verified_certificate
-
-COMMON_AID = bytes.fromhex("D3921000310001010100")
-ISD_AID = bytes.fromhex("A0000001510000")
-CARD_INFO_SFI = 1
-AUTH_KEY_SFI = 0x19
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +69,8 @@ class CardInfoClient:
 
     def read(self) -> CardInfo:
         conn = self.connection
-        select_df(conn, COMMON_AID)
-        record = call(conn, CommandAPDU(0x00, 0xB2, 0x01, CARD_INFO_SFI << 3 | 0x04, le=256),
+        select_df(conn, common.AID)
+        record = call(conn, CommandAPDU(0x00, 0xB2, 0x01, common.EF_CARD_INFO << 3 | 0x04, le=256),
                       "READ RECORD 1 of 共通AP EF 0001").data
         serial, code, expiry = parse_card_info(record)
         select_df(conn, ISD_AID)
@@ -84,9 +80,9 @@ class CardInfoClient:
         authenticated = False
         if self.anchors is not None:
             chain, card_key = self._verify_chain()
-            select_df(conn, COMMON_AID)
+            select_df(conn, common.AID)
             challenge = secrets.token_bytes(32)
-            answer = call(conn, CommandAPDU(0x00, 0x88, 0x00, 0x80 | AUTH_KEY_SFI, challenge,
+            answer = call(conn, CommandAPDU(0x00, 0x88, 0x00, 0x80 | common.EF_AUTH_KEY, challenge,
                                             le=256), "INTERNAL AUTHENTICATE").data
             require_signature(card_key, answer, challenge, "共通AP INTERNAL AUTHENTICATE")
             authenticated = True

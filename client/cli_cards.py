@@ -15,11 +15,12 @@ from typing import Any
 import click
 
 from .. import cli
+from ..cardsim.perso.issuer_keys import load_or_create_master
+from ..facts import cvc
 from ..gp import scp03
-from ..jpki import cvc
 from .applets import LOAD_FILES, CardManager, ChannelError
 from .cardinfo import CardInfoClient
-from .records import CardDataError, TamperedError
+from .records import CardDataError, TamperedError, load_trust_anchors
 from .text import TextClient
 from .visual import VisualClient
 
@@ -51,7 +52,7 @@ def secret_option(func: Any) -> Any:
 
 def anchors(trust_dir: Path) -> dict[cvc.KeyId, Any]:
     try:
-        found = cvc.load_trust_anchors(trust_dir)
+        found = load_trust_anchors(trust_dir)
     except cvc.CVCError as exc:
         raise click.ClickException(str(exc)) from None
     if not found:
@@ -101,7 +102,8 @@ def read_text(card_dir: Path | None, reader_spec: str | None, credential: str,
     four = data.basic_four
     result = {"my_number": data.my_number,
               "name": four.name if four else None, "address": four.address if four else None,
-              "birth_date": four.birth_date if four else None, "sex": four.sex if four else None,
+              "birth_date": four.birth_date.isoformat() if four else None,
+              "sex": four.sex if four else None,
               "verified_by": data.issuer}
 
     def text() -> None:
@@ -131,23 +133,25 @@ def read_face(card_dir: Path | None, reader_spec: str | None, credential: str,
     with cli.connect(card_dir, reader_spec) as connection:
         client = VisualClient(connection, trusted)
         if credential == "birth":
-            result: dict[str, Any] = {"birth_date": client.read_birth_date(secret)}
+            result: dict[str, Any] = {"birth_date": client.read_birth_date(secret).isoformat()}
             cli.emit(as_json, result, lambda: click.echo(f"birth_date   {result['birth_date']}"))
             return
-        face = client.read_face(code_a=secret if credential == "code-a" else None,
-                                code_b=secret if credential == "code-b" else None)
+        reading = client.read_face(code_a=secret if credential == "code-a" else None,
+                                   code_b=secret if credential == "code-b" else None)
+    face = reading.face
     images = {"photo.jp2": face.photo_jp2, "name.png": face.name_png,
               "address.png": face.address_png, "security-code.png": face.security_code_png}
-    if face.my_number_png is not None:
-        images["my-number.png"] = face.my_number_png
+    if reading.my_number_png is not None:
+        images["my-number.png"] = reading.my_number_png
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for name, data in images.items():
             (out / name).write_bytes(data)
-    result = {"birth_date": face.birth_date, "sex": face.sex, "expiry": face.expiry,
+    result = {"birth_date": face.birth_date.isoformat(), "sex": face.sex,
+              "expiry": face.expiry.isoformat(),
               "images": {name: len(data) for name, data in images.items()},
               "images_written_to": str(out) if out else None,
-              "verified_by": face.issuer,
+              "verified_by": reading.issuer,
               "not_signed": ["expiry", "security-code image"]}
 
     def text() -> None:
@@ -195,7 +199,7 @@ def _hex(value: str, what: str) -> bytes:
 
 def _manager(connection: Any, pki_dir: Path) -> CardManager:
     try:
-        manager = CardManager(connection, scp03.load_or_create_master(pki_dir, create=False))
+        manager = CardManager(connection, load_or_create_master(pki_dir, create=False))
         manager.open()
     except (ChannelError, scp03.SCPError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -13,8 +13,9 @@ from enum import Enum
 
 from cryptography import x509
 
+from ..facts import jpki
+from ..facts.digest_info import HASH_NAMES, encode_digest_info
 from ..iso7816.apdu import CommandAPDU
-from ..jpki.digest_info import HASH_NAMES, encode_digest_info
 from ..readers.base import CardConnection
 from .commands import (
     CardCommandError,
@@ -27,11 +28,6 @@ from .commands import (
     select_ef,
     verify,
 )
-
-JPKI_AID = bytes.fromhex("D392F000260100000001")
-TOKEN_INFO_EF = 0x0006
-CERT_AVAILABILITY_EF = 0x0008
-SIGNATURE_LENGTH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +43,10 @@ class KeyPair:
 
 
 class JPKIKey(Enum):
-    AUTH = KeyPair("auth", 0x000A, 0x000B, 0x0017, 0x0018, "user-authentication PIN")
-    SIGN = KeyPair("sign", 0x0001, 0x0002, 0x001A, 0x001B, "signing password")
+    AUTH = KeyPair("auth", jpki.EF_AUTH_CERT, jpki.EF_AUTH_CA_CERT, jpki.EF_AUTH_KEY,
+                   jpki.EF_AUTH_PIN, "user-authentication PIN")
+    SIGN = KeyPair("sign", jpki.EF_SIGN_CERT, jpki.EF_SIGN_CA_CERT, jpki.EF_SIGN_KEY,
+                   jpki.EF_SIGN_PIN, "signing password")
 
     @classmethod
     def named(cls, name: str) -> JPKIKey:
@@ -68,7 +66,7 @@ def digest_info(message: bytes, hash_name: str = "sha256") -> bytes:
 class JPKIClient:
     def __init__(self, connection: CardConnection) -> None:
         self.connection = connection
-        select_df(connection, JPKI_AID)
+        select_df(connection, jpki.AID)
 
     def read_certificate_der(self, key: JPKIKey, *, ca: bool = False) -> bytes:
         """The DER certificate; the signing certificate needs ``verify(JPKIKey.SIGN, …)`` first."""
@@ -79,11 +77,11 @@ class JPKIClient:
         return x509.load_der_x509_certificate(self.read_certificate_der(key, ca=ca))
 
     def token_label(self) -> str:
-        select_ef(self.connection, TOKEN_INFO_EF)
+        select_ef(self.connection, jpki.EF_TOKEN_INFO)
         return read_binary(self.connection, 0, 32).decode("ascii", "replace").rstrip(" \0")
 
     def has_sign_certificate(self) -> bool:
-        select_ef(self.connection, CERT_AVAILABILITY_EF)
+        select_ef(self.connection, jpki.EF_CERT_AVAILABILITY)
         return read_binary(self.connection, 0, 3)[0] == 0x8F
 
     def tries_left(self, key: JPKIKey) -> int:
@@ -103,9 +101,9 @@ class JPKIClient:
         select_ef(self.connection, key.value.key_ef)
         response = call(self.connection, CommandAPDU(0x80, 0x2A, 0x00, 0x80, info, le=256),
                         f"COMPUTE DIGITAL SIGNATURE ({key.value.name})")
-        if len(response.data) != SIGNATURE_LENGTH:
+        if len(response.data) != jpki.SIGNATURE_LENGTH:
             raise CardCommandError(
-                f"signature of {len(response.data)} bytes, expected {SIGNATURE_LENGTH}",
+                f"signature of {len(response.data)} bytes, expected {jpki.SIGNATURE_LENGTH}",
                 response.sw)
         return response.data
 

@@ -8,17 +8,21 @@ for it.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..facts import cvc
+from ..facts.cvc import ROOTS, CVCError, KeyId
+from ..facts.digest_info import encode_digest_info
 from ..iso7816.apdu import CommandAPDU
 from ..iso7816.sw import SW
 from ..iso7816.tlv import TLVError, ber_read_header
-from ..jpki import cvc
-from ..jpki.digest_info import encode_digest_info
 from ..readers.base import CardConnection
 from .commands import (  # noqa: F401 - CardDataError is part of this module's API
     CardCommandError,
@@ -116,6 +120,17 @@ def text_field(record: Record, tag: int, what: str, encoding: str = "utf-8") -> 
         raise CardDataError(f"{what}: field {tag:04X} is not {encoding} text") from None
 
 
+def date_field(record: Record, tag: int, what: str) -> dt.date:
+    """A ``YYYYMMDD`` field (Gregorian)."""
+    text = text_field(record, tag, what, "ascii")
+    try:
+        if len(text) != 8 or not text.isdigit():
+            raise ValueError
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        raise CardDataError(f"{what}: field {tag:04X} {text!r} is not a date YYYYMMDD") from None
+
+
 def public_key(record: Record, tag: int, what: str) -> rsa.RSAPublicKey:
     try:
         return cvc.decode_public_key(record.get(tag, what).value)
@@ -182,3 +197,19 @@ def challenge_default_key(connection: CardConnection, key: rsa.RSAPublicKey, wha
                                              le=256),
                      f"{what}: COMPUTE DIGITAL SIGNATURE").data
     require_signature(key, signature, challenge, f"{what}: challenge response")
+
+
+def load_trust_anchors(path: Path) -> dict[KeyId, rsa.RSAPublicKey]:
+    """Root public keys (``<number>-<group>.pub.pem``) from a directory: the verifier's side."""
+    anchors: dict[KeyId, rsa.RSAPublicKey] = {}
+    for root in ROOTS:
+        pem = Path(path) / f"{root.number}-{root.group}.pub.pem"
+        try:
+            key = serialization.load_pem_public_key(pem.read_bytes())
+        except OSError:
+            continue
+        except ValueError as exc:
+            raise CVCError(f"{pem} is not a PEM public key: {exc}") from None
+        if isinstance(key, rsa.RSAPublicKey):
+            anchors[root] = key
+    return anchors

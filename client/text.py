@@ -17,8 +17,20 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..facts import cvc
+from ..facts.text import (
+    AID,
+    EF_ATTRIBUTES,
+    EF_CERTIFICATE,
+    EF_CODE_A,
+    EF_CODE_B,
+    EF_INTEGRITY,
+    EF_MY_NUMBER,
+    EF_PIN,
+    EF_SIGNED_KEY,
+    BasicFour,
+)
 from ..iso7816.tlv import TLVError, ber_read_header
-from ..jpki import cvc
 from ..readers.base import CardConnection
 from .commands import select_df
 from .records import (
@@ -26,6 +38,7 @@ from .records import (
     TamperedError,
     challenge_default_key,
     check_offsets,
+    date_field,
     parse_record,
     present,
     public_key,
@@ -35,21 +48,6 @@ from .records import (
     text_field,
     verified_certificate,
 )
-
-TEXT_AID = bytes.fromhex("D3921000310001010408")
-EF_MY_NUMBER, EF_ATTRIBUTES, EF_INTEGRITY, EF_CERTIFICATE = 0x0001, 0x0002, 0x0003, 0x0004
-EF_SIGNED_KEY = 0x0007
-EF_PIN, EF_CODE_A, EF_CODE_B = 0x0011, 0x0014, 0x0015
-
-
-@dataclass(frozen=True, slots=True)
-class BasicFour:
-    name: str
-    address: str
-    birth_date: str
-    """``YYYY-MM-DD``."""
-    sex: str
-    """ISO 5218 digit: 1 male, 2 female, 9 not applicable, 0 unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +75,8 @@ def parse_basic_four(raw: bytes) -> tuple[BasicFour, bytes]:
     what = "EF 0002 (基本4情報)"
     record = parse_record(raw, 0xFF20, what)
     check_offsets(record, 0xDF21, what)
-    birth = text_field(record, 0xDF24, what, "ascii")
-    if len(birth) != 8 or not birth.isdigit():
-        raise CardDataError(f"{what}: birth date {birth!r} is not YYYYMMDD")
     four = BasicFour(text_field(record, 0xDF22, what), text_field(record, 0xDF23, what),
-                     f"{birth[:4]}-{birth[4:6]}-{birth[6:]}",
-                     text_field(record, 0xDF25, what, "ascii"))
+                     date_field(record, 0xDF24, what), text_field(record, 0xDF25, what, "ascii"))
     return four, b"".join(f.tlv for f in record.fields if f.tag != 0xDF21)
 
 
@@ -98,7 +92,7 @@ class TextClient:
         if pin is None and code_a is None and code_b is None:
             raise ValueError("give the PIN, 照合番号A or 照合番号B")
         conn = self.connection
-        select_df(conn, TEXT_AID)
+        select_df(conn, AID)
         if pin is not None:
             present(conn, EF_PIN, pin, "券面事項入力補助用暗証番号")
         if code_a is not None:

@@ -10,13 +10,29 @@ reported as not covered.
 
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from ..jpki import cvc
+from ..facts import cvc
+from ..facts.visual import (
+    AID,
+    EF_AGE,
+    EF_BIRTH_KEY,
+    EF_CERTIFICATE,
+    EF_CODE_A,
+    EF_CODE_B,
+    EF_FACE,
+    EF_NUMBER_IMAGE,
+    JP2_MAGIC,
+    PNG_MAGIC,
+    SIGNED_GROUPS,
+    TAG_FACE_SIGNATURE,
+    CardFace,
+    face_digest_info,
+)
 from ..readers.base import CardConnection
 from .commands import select_df
 from .records import (
@@ -25,6 +41,7 @@ from .records import (
     TamperedError,
     challenge_default_key,
     check_offsets,
+    date_field,
     parse_record,
     present,
     public_key,
@@ -34,32 +51,16 @@ from .records import (
     verified_certificate,
 )
 
-VISUAL_AID = bytes.fromhex("D3921000310001010402")
-EF_AGE, EF_FACE, EF_CERTIFICATE, EF_NUMBER_IMAGE = 0x0001, 0x0002, 0x0004, 0x0005
-EF_BIRTH_KEY, EF_CODE_B, EF_CODE_A = 0x0011, 0x0012, 0x0013
-FACE_GROUPS = ((0xDF22, 0xDF23, 0xDF24), (0xDF25, 0xDF26), (0xDF27,))
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-JP2_MAGIC = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
-
 
 @dataclass(frozen=True, slots=True)
-class CardFace:
-    birth_date: str
-    sex: str
-    expiry: str
-    name_png: bytes
-    address_png: bytes
-    photo_jp2: bytes
-    security_code_png: bytes
+class VerifiedFace:
+    """The card face as read and verified, with what else the credential opened."""
+
+    face: CardFace
     my_number_png: bytes | None
+    """The 個人番号 image (照合番号A only)."""
     issuer: str
-
-
-def _date(record: Record, tag: int, what: str) -> str:
-    text = text_field(record, tag, what, "ascii")
-    if len(text) != 8 or not text.isdigit():
-        raise CardDataError(f"{what}: {text!r} is not YYYYMMDD")
-    return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    """The CV certificate chain that vouched for the data."""
 
 
 def _image(record: Record, tag: int, magic: bytes, kind: str, what: str) -> bytes:
@@ -70,14 +71,13 @@ def _image(record: Record, tag: int, magic: bytes, kind: str, what: str) -> byte
 
 
 def _check_face_signature(record: Record, key: rsa.RSAPublicKey, what: str) -> None:
-    digest = b"".join(hashlib.sha256(b"".join(record.get(t, what).tlv for t in group)).digest()
-                      for group in FACE_GROUPS)
+    tlvs = {tag: record.get(tag, what).tlv for group in SIGNED_GROUPS for tag in group}
     try:
-        payload = key.recover_data_from_signature(record.get(0xDF28, what).value,
+        payload = key.recover_data_from_signature(record.get(TAG_FACE_SIGNATURE, what).value,
                                                   padding.PKCS1v15(), None)
     except InvalidSignature:
         payload = None
-    if payload != cvc.concatenated_digest_info(digest):
+    if payload != face_digest_info(tlvs):
         raise TamperedError(f"{what}: signature does not cover these name/address/photo/"
                             "birth/sex/key fields")
 
@@ -93,11 +93,11 @@ class VisualClient:
                                     "EF 0004 (CV certificate)")
 
     def read_face(self, *, code_a: str | None = None, code_b: str | None = None,
-                  authenticate_chip: bool = True) -> CardFace:
+                  authenticate_chip: bool = True) -> VerifiedFace:
         if code_a is None and code_b is None:
             raise ValueError("give 照合番号A or 照合番号B")
         conn = self.connection
-        select_df(conn, VISUAL_AID)
+        select_df(conn, AID)
         if code_a is not None:
             present(conn, EF_CODE_A, code_a, "照合番号A")
         if code_b is not None:
@@ -116,23 +116,23 @@ class VisualClient:
             number_png = _image(image, 0xDF41, PNG_MAGIC, "PNG", number_what)
         if authenticate_chip:
             challenge_default_key(conn, public_key(face, 0xDF24, what), "券面事項確認AP key")
-        return CardFace(
-            birth_date=_date(face, 0xDF22, what), sex=text_field(face, 0xDF23, what, "ascii"),
-            expiry=_date(face, 0xDF29, what),
+        card_face = CardFace(
+            birth_date=date_field(face, 0xDF22, what),
+            sex=text_field(face, 0xDF23, what, "ascii"), expiry=date_field(face, 0xDF29, what),
             name_png=_image(face, 0xDF25, PNG_MAGIC, "PNG", what),
             address_png=_image(face, 0xDF26, PNG_MAGIC, "PNG", what),
             photo_jp2=_image(face, 0xDF27, JP2_MAGIC, "JPEG 2000", what),
-            security_code_png=_image(face, 0xDF2A, PNG_MAGIC, "PNG", what),
-            my_number_png=number_png, issuer=f"{certificate.issuer} → {certificate.subject}")
+            security_code_png=_image(face, 0xDF2A, PNG_MAGIC, "PNG", what))
+        return VerifiedFace(card_face, number_png, f"{certificate.issuer} → {certificate.subject}")
 
-    def read_birth_date(self, birth_key: str) -> str:
-        """The age record (生年月日 key only): the verified birth date ``YYYY-MM-DD``."""
+    def read_birth_date(self, birth_key: str) -> dt.date:
+        """The age record (生年月日 key only): the verified birth date."""
         conn = self.connection
-        select_df(conn, VISUAL_AID)
+        select_df(conn, AID)
         present(conn, EF_BIRTH_KEY, birth_key, "生年月日 key")
         certificate = self._certificate()
         what = "EF 0001 (age record)"
         record = parse_record(read_object(conn, EF_AGE), 0xFF10, what)
         require_signature(certificate.public_key, record.get(0xDF13, what).value,
                           record.before(0xDF13, what), what)
-        return _date(record, 0xDF11, what)
+        return date_field(record, 0xDF11, what)

@@ -17,16 +17,11 @@ key scheme is not public).
 from __future__ import annotations
 
 import hmac
-import os
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation, Mode
-
-from ..fsutil import atomic_write
 
 CARD_CRYPTOGRAM, HOST_CRYPTOGRAM, S_ENC, S_MAC = 0x00, 0x01, 0x04, 0x06
 STATIC_ENC, STATIC_MAC, STATIC_DEK = 0x10, 0x11, 0x12
@@ -122,23 +117,3 @@ class Session:
             raise SCPError("C-MAC does not verify")
         self.chaining = full
         return data
-
-
-def load_or_create_master(pki_dir: Path, *, create: bool = True) -> bytes:
-    """The issuer's master key (32 bytes, hex, mode 0600) beside the simulator PKI; created
-    on first use by issuance, only ever read by the host tools (``create=False``)."""
-    path = Path(pki_dir) / MASTER_KEY_FILE
-    if not create and not path.exists():
-        raise SCPError(f"no issuer master key at {path}: use the --pki the card was issued with")
-    if path.exists():
-        try:
-            key = bytes.fromhex(path.read_text().strip())
-        except ValueError:
-            raise SCPError(f"{path} is not a hex AES key") from None
-        if len(key) not in (16, 32):
-            raise SCPError(f"{path} must hold a 128- or 256-bit key")
-        return key
-    key = secrets.token_bytes(32)
-    os.makedirs(path.parent, exist_ok=True)
-    atomic_write(path, key.hex().encode(), mode=0o600)
-    return key

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..facts.person import Resident
 from .profile import (
     AUTH_CA,
     CA_KINDS,
@@ -31,7 +32,6 @@ from .profile import (
     build_responder_certificate,
     build_sign_certificate,
 )
-from .resident import Resident
 from .store import PKIStore, Role, StoreError
 
 CA_VALIDITY = dt.timedelta(days=3652)
@@ -312,16 +312,3 @@ class SimulatorPKI:
         return ca, build_sign_certificate(resident, _sign_common_name(
             issued, resident.municipality_code), key, ca.certificate, ca.key,
             self._request(ca, issued, not_after))
-
-    def issue_card_certificates(
-        self, resident: Resident, auth_key: rsa.RSAPublicKey, sign_key: rsa.RSAPublicKey | None,
-        issued: dt.datetime, card_expiry: dt.date, *, card_id: str | None = None,
-    ) -> CardCertificates:
-        """Both certificates of a card; ``sign_key`` None for those not given one (under-15s).
-
-        The certificates and the card are recorded in the store in one transaction.
-        """
-        from .lifecycle import issue_card
-
-        return issue_card(self, resident, auth_key, sign_key, issued, card_expiry,
-                          card_id=card_id)

@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from ..cardsim.storage import CardImageError
+from ..facts.person import Resident
 from . import lifecycle
 from .ca import DEFAULT_BASE_URL, CardCertificates, IssuanceError, SimulatorPKI, new_rsa_key
 from .profile import CA_KINDS
@@ -122,7 +123,7 @@ def init(store_path: Path, base_url: str, now: dt.datetime | None) -> None:
 @pki.command()
 @store_option
 @click.option("--resident", "resident_file", type=click.Path(exists=True, path_type=Path),
-              required=True, help="JSON resident record (see jpki.lifecycle.resident_to_json).")
+              required=True, help="JSON resident record (the fields of facts.person.Resident).")
 @click.option("--card-id", default=None)
 @click.option("--card-expiry", type=click.DateTime(["%Y-%m-%d"]), required=True)
 @click.option("--no-sign", is_flag=True, help="No signing certificate (under-15s).")
@@ -134,8 +135,8 @@ def issue(store_path: Path, resident_file: Path, card_id: str | None, card_expir
           no_sign: bool, out: Path | None, now: dt.datetime | None) -> None:
     """Issue a card's certificates."""
     pki_ = _open(store_path)
-    resident = lifecycle.resident_from_json(resident_file.read_text(encoding="utf-8"))
-    certs = pki_.issue_card_certificates(resident, _card_key(), None if no_sign else _card_key(),
+    resident = Resident.from_json(resident_file.read_text(encoding="utf-8"))
+    certs = lifecycle.issue_card(pki_, resident, _card_key(), None if no_sign else _card_key(),
                                          now or _parse_time(None), card_expiry.date(),
                                          card_id=card_id)
     click.echo(f"card {certs.card_id}")
@@ -146,7 +147,7 @@ def _card(card: str) -> tuple[str, Path | None]:
     """CARD is a card id in the store, or a card image directory (its id is in the image)."""
     path = Path(card)
     if (path / "card.json").is_file():
-        from .cardimage import card_id
+        from ..cardsim.perso.reissue import card_id
 
         return card_id(path), path
     return card, None
@@ -178,7 +179,7 @@ def renew_cmd(store_path, card, out, now):
     pki_, (card_id, image) = _open(store_path), _card(card)
     when = now or _parse_time(None)
     if image is not None:
-        from . import cardimage
+        from ..cardsim.perso import reissue as cardimage
 
         _report(cardimage.renew(pki_, image, when), out)
         return
@@ -191,10 +192,10 @@ def renew_cmd(store_path, card, out, now):
                 needs_resident=True)
 def change_address_cmd(store_path, card, resident_file, out, now):
     pki_, (card_id, image) = _open(store_path), _card(card)
-    resident = lifecycle.resident_from_json(resident_file.read_text(encoding="utf-8"))
+    resident = Resident.from_json(resident_file.read_text(encoding="utf-8"))
     when = now or _parse_time(None)
     if image is not None:
-        from . import cardimage
+        from ..cardsim.perso import reissue as cardimage
 
         _report(cardimage.change_resident(pki_, image, resident, when), out)
         return
@@ -208,7 +209,7 @@ def reissue_cmd(store_path, card, out, now):
     pki_, (card_id, image) = _open(store_path), _card(card)
     when = now or _parse_time(None)
     if image is not None:
-        from . import cardimage
+        from ..cardsim.perso import reissue as cardimage
 
         _report(cardimage.reissue(pki_, image, when), out)
         return

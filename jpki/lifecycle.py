@@ -18,26 +18,23 @@ expiry          nothing revoked; expired entries drop off later CRLs          (n
 ``release_hold`` exists for the smartphone authentication certificate, whose suspension the
 holder may lift (facts §14); it produces a removeFromCRL entry in the next delta CRL.
 
-Keys come from the card: an event that needs a new certificate takes the card's new public key.
-``CardImageHook`` is how card-image code learns about new certificates so that the image and the
-store stay consistent.
+Keys come from the card: an event that needs a new certificate takes the card's new public key
+and returns the card's new certificate set; ``cardsim.perso.reissue`` writes it into the image.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..facts.person import Resident
 from .ca import CardCertificates, SimulatorPKI
 from .profile import AUTH_CA, SIGN_CA, CAKind, certificate_expiry
-from .resident import Resident, Sex
 from .store import CertificateRecord, Role, Status, StoreError, serial_key
 
 ROLE_KIND: dict[Role, CAKind] = {Role.AUTH: AUTH_CA, Role.SIGN: SIGN_CA}
@@ -47,12 +44,6 @@ class LifecycleError(StoreError):
     """The event does not apply to the card in its current state."""
 
 
-class CardImageHook(Protocol):
-    """Implemented by card-image code: store the certificates that the PKI just issued."""
-
-    def install_certificates(self, card_id: str, certificates: CardCertificates) -> None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class EventResult:
     """What an event changed: certificates whose status changed, and the card's new set."""
@@ -60,25 +51,6 @@ class EventResult:
     card_id: str
     changed: tuple[CertificateRecord, ...]
     certificates: CardCertificates | None
-
-
-def resident_to_json(resident: Resident) -> str:
-    return json.dumps({
-        "family_name": resident.family_name, "given_name": resident.given_name,
-        "address": resident.address, "birth_date": resident.birth_date.isoformat(),
-        "sex": resident.sex.value, "prefecture_romaji": resident.prefecture_romaji,
-        "municipality_romaji": resident.municipality_romaji,
-        "municipality_code": resident.municipality_code}, ensure_ascii=False, sort_keys=True)
-
-
-def resident_from_json(text: str) -> Resident:
-    data = json.loads(text)
-    return Resident(
-        family_name=data["family_name"], given_name=data["given_name"], address=data["address"],
-        birth_date=dt.date.fromisoformat(data["birth_date"]), sex=Sex(data["sex"]),
-        prefecture_romaji=data["prefecture_romaji"],
-        municipality_romaji=data["municipality_romaji"],
-        municipality_code=data["municipality_code"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +66,7 @@ def card(pki: SimulatorPKI, card_id: str) -> Card:
                            (card_id,))
     if not rows:
         raise LifecycleError(f"no card {card_id!r} in the PKI store")
-    return Card(card_id, resident_from_json(rows[0][0]), dt.date.fromisoformat(rows[0][1]),
+    return Card(card_id, Resident.from_json(rows[0][0]), dt.date.fromisoformat(rows[0][1]),
                 rows[0][2])
 
 
@@ -155,7 +127,7 @@ def issue_card(pki: SimulatorPKI, resident: Resident, auth_key: rsa.RSAPublicKey
         if db.execute("SELECT 1 FROM card WHERE card_id = ?", (card_id,)).fetchone():
             raise LifecycleError(f"card {card_id!r} already exists")
         db.execute("INSERT INTO card(card_id, resident_json, card_expiry, state) VALUES "
-                   "(?, ?, ?, 'active')", (card_id, resident_to_json(resident),
+                   "(?, ?, ?, 'active')", (card_id, resident.to_json(),
                                            card_expiry.isoformat()))
         auth = _issue(pki, db, card_id, resident, Role.AUTH, auth_key, issued, card_expiry)
         sign = (None if sign_key is None else
@@ -202,7 +174,7 @@ def change_resident(pki: SimulatorPKI, card_id: str, resident: Resident,
         changed = _revoke(pki, db, live_certificates(pki, card_id, [Role.SIGN]), Status.REVOKED,
                           x509.ReasonFlags.affiliation_changed, now)
         db.execute("UPDATE card SET resident_json = ? WHERE card_id = ?",
-                   (resident_to_json(resident), card_id))
+                   (resident.to_json(), card_id))
         if sign_key is not None:
             _issue(pki, db, card_id, resident, Role.SIGN, sign_key, now, current.card_expiry)
     return EventResult(card_id, _refresh(pki, changed), _card_set(pki, card_id))
@@ -311,9 +283,3 @@ def _require_active(current: Card) -> None:
     if current.state != "active":
         raise LifecycleError(f"card {current.card_id} is {current.state}, not active")
 
-
-def install(hook: CardImageHook | None, result: EventResult) -> EventResult:
-    """Hand the card's new certificate set to the card image, if the event produced one."""
-    if hook is not None and result.certificates is not None:
-        hook.install_certificates(result.card_id, result.certificates)
-    return result

@@ -15,8 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from .era import jpki_birth_date
-from .resident import Resident
+from ..facts.person import Resident, jpki_birth_date
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
 
+from ..facts.person import Resident, Sex
 from ..iso7816.tlv import ber_encode
 from .ca import CertificateAuthority
 from .profile import (
@@ -41,7 +42,6 @@ from .profile import (
     build_sign_certificate,
 )
 from .publish import RevokedEntry, sign_crl
-from .resident import Resident, Sex
 from .validate import Policy, RevocationMethod, Validator, Verdict
 
 MANIFEST = "manifest.json"

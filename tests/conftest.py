@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from mynacard.cardsim.card import VirtualCard
-from mynacard.cardsim.issue import issue_card
-from mynacard.cardsim.persona import Persona, load_persona
+from mynacard.cardsim.perso.issue import issue_card
+from mynacard.cardsim.perso.persona import Persona, load_persona
 from mynacard.jpki.ca import SimulatorPKI
 from mynacard.readers.simulator import SimulatorReader
 

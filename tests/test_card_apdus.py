@@ -14,8 +14,8 @@ from helpers import SELECT_JPKI, apdu, select_ef, verify_apdu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mynacard.cardsim.card import VirtualCard
+from mynacard.facts.digest_info import encode_digest_info
 from mynacard.iso7816.sw import SW
-from mynacard.jpki.digest_info import encode_digest_info
 
 AIDS = {
     "jpki": "D392F000260100000001",

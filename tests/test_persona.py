@@ -10,9 +10,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import PERSONAS, TEST_TODAY
-from mynacard.cardsim.persona import PersonaError, load_persona, parse_persona
+from mynacard.cardsim.perso.persona import PersonError, load_persona, parse_persona
 from mynacard.cli import main
-from mynacard.jpki import mynumber
+from mynacard.facts.person import validate_my_number
 
 
 def base() -> dict[str, Any]:
@@ -50,7 +50,7 @@ def with_change(path: str, value: Any) -> dict[str, Any]:
     ("name.given", "幹 也", "name.given", "spaces"),
 ])
 def test_each_rule_names_its_field(path: str, value: Any, field: str, rule: str) -> None:
-    with pytest.raises(PersonaError) as caught:
+    with pytest.raises(PersonError) as caught:
         parse_persona(with_change(path, value), TEST_TODAY)
     assert caught.value.field == field
     assert rule in str(caught.value)
@@ -59,7 +59,7 @@ def test_each_rule_names_its_field(path: str, value: Any, field: str, rule: str)
 def test_defaults_generate_a_valid_my_number_and_ten_year_expiry() -> None:
     persona = parse_persona(with_change("my_number", None) | {"card": {"issued": "2025-10-27"}},
                             TEST_TODAY)
-    mynumber.validate(persona.my_number)
+    validate_my_number(persona.my_number)
     assert persona.card_expiry == dt.date(2035, 2, 17)  # 10th birthday after issuance
 
 
@@ -77,7 +77,7 @@ def test_minors_get_a_five_year_card() -> None:
 def test_unreadable_files(tmp_path: Path, content: bytes, rule: str) -> None:
     target = tmp_path / "p.yaml"
     target.write_bytes(content)
-    with pytest.raises(PersonaError, match=rule):
+    with pytest.raises(PersonError, match=rule):
         load_persona(target, TEST_TODAY)
 
 

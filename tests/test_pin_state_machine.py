@@ -14,10 +14,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from mynacard.cardsim.card import VirtualCard
-from mynacard.cardsim.issue import issue_card
+from mynacard.cardsim.perso.issue import issue_card
+from mynacard.facts.digest_info import encode_digest_info
 from mynacard.iso7816.sw import SW
 from mynacard.jpki.ca import SimulatorPKI
-from mynacard.jpki.digest_info import encode_digest_info
 
 _TEMPLATE: list[Path] = []
 

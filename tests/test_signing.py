@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mynacard.cardsim.signing import raw_pkcs1_v15_sign, sign_pkcs1_v15_payload
-from mynacard.jpki.digest_info import (
+from mynacard.facts.digest_info import (
     HASH_NAMES,
     der_digest_info,
     encode_digest_info,

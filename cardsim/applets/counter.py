@@ -15,13 +15,14 @@ the new value. Past 2³²-1 it answers ``6985``.
 
 from __future__ import annotations
 
+from ...facts.pins import FOUR_DIGITS, PinPolicy
 from ...iso7816.apdu import CommandAPDU
 from ...iso7816.sw import SW
 from ..application import CLA_PROPRIETARY, Application
-from ..errors import StatusError
 from ..files import ALWAYS, BinaryEF, PinEF
 from ..freespace import AppletData
-from ..pin import FOUR_DIGITS, PinPolicy
+from ..status import StatusError
+from ..storage import image_key
 from . import Applet
 
 EF_VALUE, EF_LOG, EF_PIN = 0x0001, 0x0002, 0x0011
@@ -43,10 +44,10 @@ class CounterApplet(Applet):
     def initial_data(cls, params: bytes) -> AppletData:
         if not COUNTER_PIN.accepts(params):
             raise ValueError(f"the install parameter is the PIN: {COUNTER_PIN.rule}")
-        pin = f"{cls.NAME}/{EF_PIN:04X}"
+        pin = image_key(cls.NAME, EF_PIN)
         return AppletData(
-            files={f"{cls.NAME}/{EF_VALUE:04X}": bytes(4).hex(),
-                   f"{cls.NAME}/{EF_LOG:04X}": bytes(4 * LOG_ENTRIES).hex()},
+            files={image_key(cls.NAME, EF_VALUE): bytes(4).hex(),
+                   image_key(cls.NAME, EF_LOG): bytes(4 * LOG_ENTRIES).hex()},
             pins={pin: params.hex()}, counters={pin: COUNTER_PIN.max_tries},
             counter_max={pin: COUNTER_PIN.max_tries})
 

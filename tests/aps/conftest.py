@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mynacard.jpki import cvc
+from mynacard.client.records import load_trust_anchors
 
 CODE_A = "537686677188"
 CODE_B = "55021720352285"
@@ -17,4 +17,4 @@ RESIDENT_PIN = "1234"
 @pytest.fixture(scope="session")
 def anchors(pki_dir: Path, card_templates) -> dict:
     card_templates("kokutou-mikiya")  # issuing creates the CV hierarchy beside the PKI
-    return cvc.load_trust_anchors(pki_dir / "cvc")
+    return load_trust_anchors(pki_dir / "cvc")

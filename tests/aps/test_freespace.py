@@ -12,12 +12,12 @@ from helpers import apdu, select_ef, verify_apdu
 from mynacard.cardsim.applets import LOAD_FILES, Applet
 from mynacard.cardsim.application import CLA_PROPRIETARY
 from mynacard.cardsim.card import VirtualCard
-from mynacard.cardsim.errors import StatusError
 from mynacard.cardsim.freespace import AppletData, PowerLoss
+from mynacard.cardsim.perso.issuer_keys import load_or_create_master
+from mynacard.cardsim.status import StatusError
 from mynacard.cli import main
 from mynacard.client.applets import CardManager, ChannelError
 from mynacard.client.commands import CardCommandError
-from mynacard.gp import scp03
 from mynacard.readers.simulator import SimulatorReader
 
 COUNTER = bytes.fromhex("F06D796E61636F756E74")
@@ -28,7 +28,7 @@ AID_B = COUNTER + b"\x02"
 @pytest.fixture
 def master(pki_dir: Path, card_templates) -> bytes:
     card_templates("kokutou-mikiya")
-    return scp03.load_or_create_master(pki_dir, create=False)
+    return load_or_create_master(pki_dir, create=False)
 
 
 def manager(card: VirtualCard, master: bytes) -> CardManager:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from helpers import apdu, select_ef, verify_apdu
 from mynacard.cardsim.card import VirtualCard
-from mynacard.cardsim.issue import issue_card
-from mynacard.cardsim.persona import PersonaError, load_persona, parse_persona
+from mynacard.cardsim.perso.issue import issue_card
+from mynacard.cardsim.perso.persona import PersonError, load_persona, parse_persona
 
 from tests.aps.conftest import BIRTH, CODE_A, CODE_B, RESIDENT_PIN, TEXT_PIN
 
@@ -95,7 +95,7 @@ def test_retry_limits_are_configurable(tmp_path: Path, pki) -> None:
         select(card, aid, fid)
         assert apdu(card, "00200080")[1] == 0x63C0 | limit
     card.close()
-    with pytest.raises(PersonaError, match="retry_limits.code_a"):
+    with pytest.raises(PersonError, match="retry_limits.code_a"):
         parse_persona({**_minimal(), "card": {"retry_limits": {"code_a": 16}}})
 
 

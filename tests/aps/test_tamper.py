@@ -7,6 +7,7 @@ host clients over the reader interface.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ from mynacard.client.cardinfo import CardInfoClient
 from mynacard.client.records import CardDataError, TamperedError, UntrustedError
 from mynacard.client.text import TextClient
 from mynacard.client.visual import VisualClient
+from mynacard.facts import cvc
 from mynacard.iso7816.tlv import ber_read_header
-from mynacard.jpki import cvc
 from mynacard.jpki.ca import new_rsa_key
 from mynacard.readers.simulator import SimulatorReader
 
@@ -48,8 +49,8 @@ def test_untampered_card_verifies_with_every_credential(card_dir: Path, anchors)
         assert full.my_number == CODE_A and full.basic_four.name == "黒桐\u3000幹也"
         assert TextClient(conn, anchors).read(code_a=CODE_A).basic_four is None
         assert TextClient(conn, anchors).read(code_b=CODE_B).my_number is None
-        face = VisualClient(conn, anchors).read_face(code_a=CODE_A)
-        assert face.expiry == "2035-02-17" and face.my_number_png is not None
+        reading = VisualClient(conn, anchors).read_face(code_a=CODE_A)
+        assert reading.face.expiry == dt.date(2035, 2, 17) and reading.my_number_png is not None
         assert CardInfoClient(conn, anchors).read().chip_authenticated
 
 
@@ -113,7 +114,7 @@ def test_expiry_is_not_covered_by_the_face_signature(card_dir: Path, anchors) ->
     # which is why the client reports it as unsigned.
     rewrite(card_dir, "visual/0002", flip(_face_field_offset(card_dir, 0xDF29)))
     with connect(card_dir) as conn:
-        assert VisualClient(conn, anchors).read_face(code_b=CODE_B).expiry == "3035-02-17"
+        assert VisualClient(conn, anchors).read_face(code_b=CODE_B).face.expiry == dt.date(3035, 2, 17)
 
 
 def test_mf_chain_tampering_is_detected(card_dir: Path, anchors) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from mynacard.facts.person import Resident, Sex
 from mynacard.jpki.ca import SimulatorPKI, new_rsa_key, store_path
 from mynacard.jpki.profile import SIGN_CA
-from mynacard.jpki.resident import Resident, Sex
 
 T0 = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
 

@@ -11,11 +11,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from mynacard.cardsim.card import VirtualCard
-from mynacard.cardsim.issue import PKI_CARD_ID, issue_card
-from mynacard.cardsim.persona import load_persona
+from mynacard.cardsim.perso import reissue as cardimage
+from mynacard.cardsim.perso.issue import PKI_CARD_ID, issue_card
+from mynacard.cardsim.perso.persona import load_persona
 from mynacard.cardsim.storage import CardImageError, CardStore
 from mynacard.client.jpki import JPKIClient, JPKIKey
-from mynacard.jpki import cardimage, lifecycle
+from mynacard.jpki import lifecycle
 from mynacard.jpki.store import Role, Status
 from mynacard.readers.simulator import SimulatorReader
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from mynacard.facts.person import Resident
 from mynacard.jpki import lifecycle
 from mynacard.jpki.ca import SimulatorPKI, store_path
 from mynacard.jpki.names import names_match
@@ -33,7 +34,7 @@ def _validator(pki: SimulatorPKI, crl_dir: Path, *, anchors=None, links=True) ->
 
 
 def _issue(pki, resident, card_keys, when=T0, card_id="card-1"):
-    return pki.issue_card_certificates(resident, card_keys[0], card_keys[1], when,
+    return lifecycle.issue_card(pki, resident, card_keys[0], card_keys[1], when,
                                        dt.date(2035, 7, 14), card_id=card_id)
 
 
@@ -50,7 +51,7 @@ def test_store_survives_reopening(pki, resident, card_keys):
 
 def test_address_change_revokes_only_the_signing_certificate(pki, resident, card_keys, tmp_path):
     certs = _issue(pki, resident, card_keys)
-    moved = lifecycle.resident_from_json(lifecycle.resident_to_json(resident).replace(
+    moved = Resident.from_json(resident.to_json().replace(
         "竹丘三丁目3番3号", "中清戸五丁目5番5号"))
     result = lifecycle.change_resident(pki, "card-1", moved, card_keys[2], T0 + HOUR)
     assert [(r.serial, r.status, r.reason) for r in result.changed] == [
@@ -132,7 +133,7 @@ def test_revocation_events(pki, resident, card_keys, tmp_path, event, reason, ro
 
 
 def test_expired_entries_leave_the_crl(pki, resident, card_keys):
-    certs = pki.issue_card_certificates(resident, card_keys[0], card_keys[1], T0,
+    certs = lifecycle.issue_card(pki, resident, card_keys[0], card_keys[1], T0,
                                         dt.date(2026, 5, 1), card_id="short")
     lifecycle.user_request(pki, "short", T0 + HOUR)
     before = issue_crl(pki, SIGN_CA, 1, T0 + 2 * HOUR)
@@ -202,13 +203,14 @@ def test_old_generation_certificate_with_only_the_new_root(rolled_pki, resident,
 CHILD = textwrap.dedent("""
     import datetime as dt, os, signal, sys
     from mynacard.jpki.ca import SimulatorPKI
-    from mynacard.jpki.lifecycle import issue_card, resident_from_json
+    from mynacard.facts.person import Resident
+    from mynacard.jpki.lifecycle import issue_card
     from mynacard.jpki.publish import issue_crl
     from mynacard.jpki.profile import SIGN_CA
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
     pki = SimulatorPKI.open(sys.argv[1])
     mode, tag = sys.argv[2], sys.argv[3]
-    resident = resident_from_json(sys.stdin.readline())
+    resident = Resident.from_json(sys.stdin.readline())
     key = load_pem_public_key(sys.stdin.read().encode())
     now = dt.datetime(2026, 4, 2, tzinfo=dt.UTC)
     if mode == "issue":
@@ -231,7 +233,7 @@ def _child(pki: SimulatorPKI, mode: str, tag: str, resident, key) -> subprocess.
                             stdin=subprocess.PIPE, cwd=PROJECT)
     pem = key.public_bytes(serialization.Encoding.PEM,
                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    proc.stdin.write(lifecycle.resident_to_json(resident).encode() + b"\n" + pem)
+    proc.stdin.write(resident.to_json().encode() + b"\n" + pem)
     proc.stdin.close()
     return proc
 
@@ -259,16 +261,11 @@ def test_a_process_killed_mid_event_leaves_the_card_as_it_was(pki, resident, car
     assert os.path.exists(store_path(pki.path))
 
 
-def test_card_image_hook_receives_new_certificates(pki, resident, card_keys):
+def test_only_events_that_issue_return_a_new_certificate_set(pki, resident, card_keys):
+    # The card image is rewritten from EventResult.certificates (cardsim.perso.reissue), so
+    # an event that issues nothing must not hand back a set to install.
     _issue(pki, resident, card_keys)
-    received = []
-
-    class Image:
-        def install_certificates(self, card_id, certificates):
-            received.append((card_id, certificates))
-
-    result = lifecycle.install(Image(), lifecycle.change_resident(
-        pki, "card-1", resident, card_keys[2], T0 + HOUR))
-    assert received == [("card-1", result.certificates)]
-    lifecycle.install(Image(), lifecycle.report_loss(pki, "card-1", T0 + 2 * HOUR))
-    assert len(received) == 1
+    moved = lifecycle.change_resident(pki, "card-1", resident, card_keys[2], T0 + HOUR)
+    assert moved.certificates is not None
+    assert moved.certificates.sign.public_key() == card_keys[2]
+    assert lifecycle.report_loss(pki, "card-1", T0 + 2 * HOUR).certificates is None

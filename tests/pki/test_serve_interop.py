@@ -45,7 +45,7 @@ def world(pki, resident, card_keys, tmp_path):
         pki.store.set_meta(db, "base_url", server.url)
     server.start_background()
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    first = pki.issue_card_certificates(resident, card_keys[0], card_keys[1], now,
+    first = lifecycle.issue_card(pki, resident, card_keys[0], card_keys[1], now,
                                         dt.date(2035, 7, 14), card_id="card-1")
     moved = lifecycle.change_resident(pki, "card-1", resident, card_keys[2],
                                       now + dt.timedelta(seconds=1))

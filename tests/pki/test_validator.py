@@ -21,7 +21,7 @@ OCSP_ONLY = Policy(methods=(RevocationMethod.OCSP,), ocsp_nonce=b"nonce-01234567
 
 
 def _issue(pki, resident, card_keys, when=T0 + HOUR):
-    return pki.issue_card_certificates(resident, card_keys[0], card_keys[1], when,
+    return lifecycle.issue_card(pki, resident, card_keys[0], card_keys[1], when,
                                        dt.date(2035, 7, 14), card_id="card-1")
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from cryptography import x509
-from mynacard.jpki import lifecycle
 from mynacard.jpki.cli import pki as pki_group
 from mynacard.jpki.cli import vectors as vectors_group
 from mynacard.jpki.vectors import build_vectors, run_vectors
@@ -73,7 +72,7 @@ def test_pki_commands_end_to_end(tmp_path, resident):
     runner = CliRunner()
     store = str(tmp_path / "store")
     resident_file = tmp_path / "resident.json"
-    resident_file.write_text(lifecycle.resident_to_json(resident), encoding="utf-8")
+    resident_file.write_text(resident.to_json(), encoding="utf-8")
     now = "2026-04-01T00:00:00Z"
 
     def ok(*args):

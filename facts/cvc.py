@@ -1,4 +1,5 @@
-"""Card-verifiable (CV) certificates of the 券面 APs and the MF, and the simulator's CV hierarchy.
+"""Card-verifiable (CV) certificates of the 券面 APs and the MF: the format, and the key IDs
+of the simulator's CV hierarchy (whose keys live in ``jpki.cvca``).
 
 Wire format (facts §4, §7), every length in long form ``82 LL LL``::
 
@@ -23,19 +24,16 @@ This module is shared by the card side (issuance) and the host side (verificatio
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from asn1crypto import core
 from asn1crypto.algos import DigestInfo
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from ..fsutil import atomic_write
+from ..errors import MynacardError
 from ..iso7816.tlv import TLVError, ber_encode, ber_iter, ber_read_header
-from .ca import new_rsa_key
 
 TAG_CV_CERTIFICATE = 0x7F21
 TAG_BODY = 0x5F4E
@@ -53,7 +51,7 @@ SIMULATOR_PREFIX = "9"
 RESERVED_PREFIXES = {"5": "production (J-LIS)", "6": "J-LIS JPKI test hierarchy"}
 
 
-class CVCError(ValueError):
+class CVCError(MynacardError, ValueError):
     """Malformed CV certificate or key ID, or a signature that does not verify."""
 
 
@@ -214,81 +212,3 @@ def municipality_key_id(root: KeyId, municipality_code: str) -> KeyId:
     return KeyId(f"{SIMULATOR_PREFIX}{municipality_code}{_SUBORDINATE_DIGIT[root]}")
 
 
-@dataclass(frozen=True, slots=True)
-class Issued:
-    """A municipality key and the certificate its root issued for it."""
-
-    authority: CVCAuthority
-    certificate: CVCertificate
-
-
-class SimulatorCVCA:
-    """The simulator's CV hierarchy in a directory (private keys 0600, public keys beside).
-
-    ``path`` None keeps the keys in memory only (throw-away hierarchies in tests).
-    """
-
-    def __init__(self, path: Path | None,
-                 key_factory: Callable[[], rsa.RSAPrivateKey] = new_rsa_key) -> None:
-        self.path = Path(path) if path is not None else None
-        self._new_key = key_factory
-        self._cache: dict[KeyId, CVCAuthority] = {}
-
-    def _key(self, key_id: KeyId) -> CVCAuthority:
-        cached = self._cache.get(key_id)
-        if cached is not None:
-            return cached
-        if self.path is None:
-            authority = self._cache[key_id] = CVCAuthority(key_id, self._new_key())
-            return authority
-        private = self.path / f"{key_id.number}-{key_id.group}.key.pem"
-        if private.exists():
-            try:
-                loaded = serialization.load_pem_private_key(private.read_bytes(), None)
-            except ValueError as exc:
-                raise CVCError(f"{private} is not a PEM private key: {exc}") from None
-            if not isinstance(loaded, rsa.RSAPrivateKey):
-                raise CVCError(f"{private} is not an RSA key")
-            key = loaded
-        else:
-            key = self._new_key()
-            self.path.mkdir(parents=True, exist_ok=True)
-            atomic_write(private, key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption()), mode=0o600)
-            atomic_write(self.path / f"{key_id.number}-{key_id.group}.pub.pem",
-                         key.public_key().public_bytes(
-                             serialization.Encoding.PEM,
-                             serialization.PublicFormat.SubjectPublicKeyInfo))
-        authority = self._cache[key_id] = CVCAuthority(key_id, key)
-        return authority
-
-    def root(self, key_id: KeyId) -> CVCAuthority:
-        if key_id not in ROOTS:
-            raise CVCError(f"{key_id} is not a simulator root")
-        return self._key(key_id)
-
-    def municipality(self, root: KeyId, municipality_code: str) -> Issued:
-        authority = self._key(municipality_key_id(root, municipality_code))
-        # Re-certifying is deterministic (PKCS#1 v1.5), so nothing needs storing.
-        return Issued(authority, self.root(root).certify(authority.key_id,
-                                                          authority.key.public_key()))
-
-    def trust_anchors(self) -> dict[KeyId, rsa.RSAPublicKey]:
-        return {key_id: self.root(key_id).key.public_key() for key_id in ROOTS}
-
-
-def load_trust_anchors(path: Path) -> dict[KeyId, rsa.RSAPublicKey]:
-    """Root public keys (``<number>-<group>.pub.pem``) from a directory: the verifier's side."""
-    anchors: dict[KeyId, rsa.RSAPublicKey] = {}
-    for root in ROOTS:
-        pem = Path(path) / f"{root.number}-{root.group}.pub.pem"
-        try:
-            key = serialization.load_pem_public_key(pem.read_bytes())
-        except OSError:
-            continue
-        except ValueError as exc:
-            raise CVCError(f"{pem} is not a PEM public key: {exc}") from None
-        if isinstance(key, rsa.RSAPublicKey):
-            anchors[root] = key
-    return anchors

@@ -14,59 +14,57 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..gp import scp03
-from ..jpki import cvc
-from ..jpki.ca import SimulatorPKI, new_rsa_key
-from ..jpki.era import era_yymmdd
-from . import common_ap, face, isd, jpki_ap, juki_ap, text_ap, visual_ap
-from .atr import ATRS, DEFAULT_ATR
-from .jpki_ap import JPKIApplication, TokenInfo, certificate_availability, certificate_ef
+from ...facts import cvc
+from ...facts.atr import ATRS, DEFAULT_ATR
+from ...facts.person import code_b, era_yymmdd
+from ...facts.pins import AUTH_PIN, BLOCKED_AT_ISSUANCE, RESIDENT_PIN, SIGN_PASSWORD, TEXT_PIN
+from ...facts.text import BasicFour, my_number_ef
+from ...facts.visual import CardFace
+from ...gp import scp03
+from ...jpki import lifecycle
+from ...jpki.ca import SimulatorPKI, new_rsa_key
+from ...jpki.cvca import Issued, SimulatorCVCA
+from .. import common_ap, isd, jpki_ap, juki_ap, text_ap, visual_ap
+from ..jpki_ap import JPKIApplication, TokenInfo, certificate_files
+from ..storage import CardStore, ImageContent, image_key
+from . import face
+from .issuer_keys import load_or_create_master
 from .persona import Persona
-from .pin import AUTH_PIN, BLOCKED_AT_ISSUANCE, RESIDENT_PIN, SIGN_PASSWORD, TEXT_PIN
-from .storage import CardStore, ImageContent
 
 Content = tuple[dict[str, bytes], dict[str, bytes], dict[str, bytes], dict[str, int]]
 """(files, keys, pins, counter limits) of one application, keyed ``"<app>/<FID hex>"``."""
 CONTACT_ATR_NAMES = ("jpki", "jpki-02", "jpki-03", "jpki-04", "jpki-05")
 
 PKI_CARD_ID = "pki_card_id"
-"""Image metadata key: the card's id in the PKI store (jpki.cardimage uses it)."""
+"""Image metadata key: the card's id in the PKI store (``perso.reissue`` uses it)."""
 
 
-def _der(key: rsa.RSAPrivateKey) -> bytes:
+def pkcs8_der(key: rsa.RSAPrivateKey) -> bytes:
+    """How the card image holds a private key (unencrypted PKCS#8, DER)."""
     return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
 def jpki_content(persona: Persona, pki: SimulatorPKI,
-                 issued_at: dt.datetime, card_id: str | None = None,
-                 ) -> tuple[dict[str, bytes], dict[str, bytes], dict[str, bytes], dict[str, int]]:
+                 issued_at: dt.datetime, card_id: str) -> Content:
     """(files, keys, pins, counter limits) of the JPKI-AP for one card; the PKI store records
     the certificates under ``card_id``."""
-    name = JPKIApplication.NAME
-
-    def ef(fid: int) -> str:
-        return f"{name}/{fid:04X}"
-
+    ef = _namer(JPKIApplication.NAME)
     auth_key = new_rsa_key()
     sign_key = new_rsa_key() if persona.gets_sign_certificate else None
-    certs = pki.issue_card_certificates(
-        persona.resident, auth_key.public_key(),
+    certs = lifecycle.issue_card(
+        pki, persona.resident, auth_key.public_key(),
         sign_key.public_key() if sign_key else None, issued_at, persona.card_expiry,
         card_id=card_id)
     der = serialization.Encoding.DER
-    files = {
-        ef(jpki_ap.EF_AUTH_CERT): certificate_ef(certs.auth.public_bytes(der)),
-        ef(jpki_ap.EF_AUTH_CA_CERT): certificate_ef(certs.auth_ca.public_bytes(der)),
-        ef(jpki_ap.EF_SIGN_CA_CERT): certificate_ef(certs.sign_ca.public_bytes(der)),
-        ef(jpki_ap.EF_TOKEN_INFO): TokenInfo().encode(),
-        ef(jpki_ap.EF_CERT_AVAILABILITY): certificate_availability(certs.sign is not None),
-        ef(jpki_ap.EF_SIGN_CERT): certificate_ef(certs.sign.public_bytes(der)) if certs.sign
-        else b"",
-    }
-    keys = {ef(jpki_ap.EF_AUTH_KEY): _der(auth_key)}
+    files = certificate_files(
+        auth=certs.auth.public_bytes(der), auth_ca=certs.auth_ca.public_bytes(der),
+        sign_ca=certs.sign_ca.public_bytes(der),
+        sign=certs.sign.public_bytes(der) if certs.sign else None)
+    files[ef(jpki_ap.EF_TOKEN_INFO)] = TokenInfo().encode()
+    keys = {ef(jpki_ap.EF_AUTH_KEY): pkcs8_der(auth_key)}
     if sign_key is not None:
-        keys[ef(jpki_ap.EF_SIGN_KEY)] = _der(sign_key)
+        keys[ef(jpki_ap.EF_SIGN_KEY)] = pkcs8_der(sign_key)
     pins = {ef(jpki_ap.EF_AUTH_PIN): persona.pins.auth.encode(),
             ef(jpki_ap.EF_SIGN_PIN): persona.pins.sign.encode()}
     limits = {ef(jpki_ap.EF_AUTH_PIN): AUTH_PIN.max_tries,
@@ -75,23 +73,24 @@ def jpki_content(persona: Persona, pki: SimulatorPKI,
 
 
 def _namer(app: str) -> Callable[[int], str]:
-    return lambda fid: f"{app}/{fid:04X}"
+    return lambda fid: image_key(app, fid)
 
 
-def code_b(persona: Persona) -> str:
-    """照合番号B: birth YYMMDD in era years ‖ card expiry year ‖ security code (facts §8)."""
-    return f"{era_yymmdd(persona.resident.birth_date)}{persona.card_expiry.year:04d}" \
-           f"{persona.security_code}"
+def persona_code_b(persona: Persona) -> str:
+    return code_b(persona.resident.birth_date, persona.card_expiry.year, persona.security_code)
 
 
-def text_content(persona: Persona, signer: cvc.Issued) -> Content:
+def text_content(persona: Persona, signer: Issued) -> Content:
     """券面事項入力補助AP: records signed by the municipality key certified in EF 0004."""
     ef = _namer(text_ap.TextApplication.NAME)
+
+    def ef_name(name: str) -> str:
+        return image_key(text_ap.TextApplication.NAME, name)
+
     resident = persona.resident
     ap_key, session_key = new_rsa_key(), new_rsa_key()
-    number_file = text_ap.my_number_ef(persona.my_number)
-    four = text_ap.BasicFour(resident.name, resident.address,
-                             f"{resident.birth_date:%Y%m%d}", resident.sex.value)
+    number_file = my_number_ef(persona.my_number)
+    four = BasicFour(resident.name, resident.address, resident.birth_date, resident.sex.value)
     files = {
         ef(text_ap.EF_MY_NUMBER): number_file,
         ef(text_ap.EF_ATTRIBUTES): four.encode(),
@@ -101,12 +100,12 @@ def text_content(persona: Persona, signer: cvc.Issued) -> Content:
         ef(text_ap.EF_SESSION_KEY): text_ap.session_key_ef(session_key.public_key()),
         ef(text_ap.EF_SIGNED_KEY): text_ap.signed_key_ef(ap_key.public_key(), signer.authority),
     }
-    keys = {ef(text_ap.EF_AP_KEY): _der(ap_key),
-            f"{text_ap.TextApplication.NAME}/{text_ap.SESSION_KEY}": _der(session_key)}
+    keys = {ef(text_ap.EF_AP_KEY): pkcs8_der(ap_key),
+            ef_name(text_ap.SESSION_KEY): pkcs8_der(session_key)}
     pins = {ef(text_ap.EF_PIN): persona.pins.text.encode(),
             ef(text_ap.EF_BLOCKED): secrets.token_bytes(8),
             ef(text_ap.EF_CODE_A): persona.my_number.encode(),
-            ef(text_ap.EF_CODE_B): code_b(persona).encode()}
+            ef(text_ap.EF_CODE_B): persona_code_b(persona).encode()}
     limits = {ef(text_ap.EF_PIN): TEXT_PIN.max_tries,
               ef(text_ap.EF_BLOCKED): BLOCKED_AT_ISSUANCE.max_tries,
               ef(text_ap.EF_CODE_A): persona.retry_limits.code_a,
@@ -114,16 +113,15 @@ def text_content(persona: Persona, signer: cvc.Issued) -> Content:
     return files, keys, pins, limits
 
 
-def visual_content(persona: Persona, signer: cvc.Issued) -> Content:
+def visual_content(persona: Persona, signer: Issued) -> Content:
     """券面事項確認AP: age, face and number-image records with the card face images."""
     ef = _namer(visual_ap.VisualApplication.NAME)
     resident = persona.resident
     card_key = new_rsa_key()
     public = card_key.public_key()
     images = persona.face
-    card_face = visual_ap.CardFace(
-        birth_date=f"{resident.birth_date:%Y%m%d}", sex=resident.sex.value,
-        expiry=f"{persona.card_expiry:%Y%m%d}",
+    card_face = CardFace(
+        birth_date=resident.birth_date, sex=resident.sex.value, expiry=persona.card_expiry,
         name_png=images.name.read_bytes() if images.name else face.text_png(resident.name),
         address_png=images.address.read_bytes() if images.address
         else face.text_png(resident.address),
@@ -132,9 +130,8 @@ def visual_content(persona: Persona, signer: cvc.Issued) -> Content:
         security_code_png=face.digits_png(persona.security_code, face.SECURITY_CODE_IMAGE_SIZE))
     number_png = face.digits_png(persona.my_number, face.MY_NUMBER_IMAGE_SIZE)
     files = {
-        ef(visual_ap.EF_AGE): visual_ap.age_ef(f"{resident.birth_date:%Y%m%d}", public,
-                                              signer.authority),
-        ef(visual_ap.EF_FACE): card_face.encode(public, signer.authority),
+        ef(visual_ap.EF_AGE): visual_ap.age_ef(resident.birth_date, public, signer.authority),
+        ef(visual_ap.EF_FACE): visual_ap.face_ef(card_face, public, signer.authority),
         ef(visual_ap.EF_AP_INFO): visual_ap.ap_info_ef(resident.municipality_code,
                                                        secrets.token_bytes(256)),
         ef(visual_ap.EF_CERTIFICATE): signer.certificate.encode(),
@@ -142,9 +139,9 @@ def visual_content(persona: Persona, signer: cvc.Issued) -> Content:
                                                                  signer.authority),
         ef(visual_ap.EF_UNKNOWN): b"\xff" * 16,
     }
-    keys = {ef(visual_ap.EF_AP_KEY): _der(card_key)}
+    keys = {ef(visual_ap.EF_AP_KEY): pkcs8_der(card_key)}
     pins = {ef(visual_ap.EF_BIRTH_KEY): era_yymmdd(resident.birth_date).encode(),
-            ef(visual_ap.EF_CODE_B): code_b(persona).encode(),
+            ef(visual_ap.EF_CODE_B): persona_code_b(persona).encode(),
             ef(visual_ap.EF_CODE_A): persona.my_number.encode()}
     limits = {ef(visual_ap.EF_BIRTH_KEY): persona.retry_limits.birth,
               ef(visual_ap.EF_CODE_B): persona.retry_limits.code_b,
@@ -152,7 +149,7 @@ def visual_content(persona: Persona, signer: cvc.Issued) -> Content:
     return files, keys, pins, limits
 
 
-def resident_content(persona: Persona, cvca: cvc.SimulatorCVCA) -> Content:
+def resident_content(persona: Persona, cvca: SimulatorCVCA) -> Content:
     """共通AP and 住基AP (card info, authentication key, the two resident PINs) and the MF
     data objects, whose lower CV certificate certifies the 共通AP authentication key."""
     common, juki, mf = (_namer(common_ap.CommonApplication.NAME),
@@ -177,7 +174,7 @@ def resident_content(persona: Persona, cvca: cvc.SimulatorCVCA) -> Content:
         mf(isd.TAG_CHAIN_LOWER): lower.contents(),
         mf(0x5F51): atr[1:],
     }
-    keys = {common(common_ap.EF_AUTH_KEY): _der(auth_key)}
+    keys = {common(common_ap.EF_AUTH_KEY): pkcs8_der(auth_key)}
     pins = {common(common_ap.EF_PIN): persona.pins.resident.encode(),
             juki(juki_ap.EF_PIN): persona.pins.resident.encode()}
     limits = {common(common_ap.EF_PIN): RESIDENT_PIN.max_tries,
@@ -191,18 +188,18 @@ def card_manager_content(persona: Persona, master: bytes) -> Content:
     diversification = persona.card_serial[-scp03.DIVERSIFICATION_LENGTH:].encode("ascii")
     keys = scp03.StaticKeys.diversified(master, diversification)
     name = isd.IssuerSecurityDomain.NAME
-    return ({f"{name}/{isd.SCP_KEYS}": keys.encode(),
-             f"{name}/{isd.SCP_DIVERSIFICATION}": diversification}, {}, {}, {})
+    return ({image_key(name, isd.SCP_KEYS): keys.encode(),
+             image_key(name, isd.SCP_DIVERSIFICATION): diversification}, {}, {}, {})
 
 
-def default_cvca(pki: SimulatorPKI) -> cvc.SimulatorCVCA:
+def default_cvca(pki: SimulatorPKI) -> SimulatorCVCA:
     """The CV hierarchy kept beside the PKI (``<pki>/cvc``), in memory for a PKI without one."""
-    return cvc.SimulatorCVCA(pki.path / "cvc" if pki.path is not None else None)
+    return SimulatorCVCA(pki.path / "cvc" if pki.path is not None else None)
 
 
 def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
                issued_at: dt.datetime | None = None,
-               cvca: cvc.SimulatorCVCA | None = None) -> Path:
+               cvca: SimulatorCVCA | None = None) -> Path:
     """Write a new card image for ``persona`` into ``out`` (which must be absent or empty)."""
     issued_at = issued_at or dt.datetime.combine(persona.issued, dt.time(9, 0), dt.UTC)
     # The PKI store knows the card by this id; later lifecycle events find it in the image.
@@ -213,7 +210,7 @@ def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
     for part in (text_content(persona, cvca.municipality(cvc.ROOT_TEXT, code)),
                  visual_content(persona, cvca.municipality(cvc.ROOT_VISUAL, code)),
                  resident_content(persona, cvca),
-                 card_manager_content(persona, scp03.load_or_create_master(pki.path)
+                 card_manager_content(persona, load_or_create_master(pki.path)
                                       if pki.path is not None else secrets.token_bytes(32))):
         for mine, theirs in zip((files, keys, pins, limits), part, strict=True):
             mine.update(theirs)

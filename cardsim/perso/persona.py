@@ -1,6 +1,8 @@
 """Card profiles ("personas"): who the card belongs to and how it is set up, from YAML.
 
-Every rule a persona breaks is reported as ``PersonaError`` naming the field and the rule.
+Every rule a persona breaks is reported as ``PersonError`` naming the field (as spelled in the
+YAML, e.g. ``name.family``) and the rule; the rules of the resident record itself are
+``facts.person.Resident``'s.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from typing import Any
 
 import yaml
 
-from ..jpki import mynumber
-from ..jpki.profile import nth_birthday_after
-from ..jpki.resident import Resident, Sex
-from .atr import ATRS, DEFAULT_ATR
-from .pin import AUTH_PIN, BIRTH_KEY, CODE_A, CODE_B, FOUR_DIGITS, SIGN_PASSWORD, PinPolicy
+from ...facts.atr import ATRS, DEFAULT_ATR
+from ...facts.person import (
+    PersonError,
+    Resident,
+    Sex,
+    generate_my_number,
+    nth_birthday_after,
+    validate_my_number,
+)
+from ...facts.pins import AUTH_PIN, BIRTH_KEY, CODE_A, CODE_B, FOUR_DIGITS, SIGN_PASSWORD, PinPolicy
 
 SEXES = {"male": Sex.MALE, "female": Sex.FEMALE, "unknown": Sex.UNKNOWN,
          "not-applicable": Sex.NOT_APPLICABLE}
@@ -25,13 +32,12 @@ ADULT_AGE = 18
 SIGN_CERT_MIN_AGE = 15
 
 
-class PersonaError(ValueError):
-    """A persona file breaks a rule; the message names the field and the rule."""
-
-    def __init__(self, field: str, rule: str) -> None:
-        super().__init__(f"{field}: {rule}")
-        self.field = field
-        self.rule = rule
+RESIDENT_FIELD_PATHS = {
+    "family_name": "name.family", "given_name": "name.given", "address": "address",
+    "birth_date": "birth_date", "sex": "sex", "prefecture_romaji": "municipality.prefecture",
+    "municipality_romaji": "municipality.name", "municipality_code": "municipality.code",
+}
+"""Where each field of the resident record sits in a persona file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +97,7 @@ def _get(data: dict[str, Any], path: str, *, required: bool = True, default: Any
     for part in path.split("."):
         if not isinstance(node, dict) or part not in node or node[part] is None:
             if required:
-                raise PersonaError(path, "is required")
+                raise PersonError(path, "is required")
             return default
         node = node[part]
     return node
@@ -103,10 +109,10 @@ def _text(data: dict[str, Any], path: str, *, required: bool = True,
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise PersonaError(path, "must be a string")
+        raise PersonError(path, "must be a string")
     text = str(value).strip()
     if required and not text:
-        raise PersonaError(path, "must not be empty")
+        raise PersonError(path, "must not be empty")
     return text
 
 
@@ -121,14 +127,14 @@ def _date(data: dict[str, Any], path: str, *, required: bool = True) -> dt.date 
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise PersonaError(path, "must be a date YYYY-MM-DD") from None
+        raise PersonError(path, "must be a date YYYY-MM-DD") from None
 
 
 def _pin(data: dict[str, Any], path: str, policy: PinPolicy, default: str) -> str:
     value = _text(data, path, required=False, default=default)
     assert value is not None
     if not policy.accepts(value.encode("ascii", "replace")):
-        raise PersonaError(path, policy.rule)
+        raise PersonError(path, policy.rule)
     return value
 
 
@@ -147,74 +153,77 @@ def _image(data: dict[str, Any], path: str, base: Path | None, magic: bytes,
     try:
         head = file.read_bytes()[:len(magic)]
     except OSError as exc:
-        raise PersonaError(path, f"cannot be read ({exc.strerror})") from None
+        raise PersonError(path, f"cannot be read ({exc.strerror})") from None
     if head != magic:
-        raise PersonaError(path, f"must be a {kind} file")
+        raise PersonError(path, f"must be a {kind} file")
     return file
 
 
 def _limit(data: dict[str, Any], path: str, default: int) -> int:
     value = _get(data, path, required=False, default=default)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 15:
-        raise PersonaError(path, "must be a whole number of tries from 1 to 15")
+        raise PersonError(path, "must be a whole number of tries from 1 to 15")
     return value
 
 
 def parse_persona(data: Any, today: dt.date | None = None, base: Path | None = None) -> Persona:
     """``base``: the directory relative image paths are resolved against."""
     if not isinstance(data, dict):
-        raise PersonaError("(top level)", "must be a mapping of fields")
+        raise PersonError("(top level)", "must be a mapping of fields")
     today = today or dt.date.today()
     family = _text(data, "name.family")
     given = _text(data, "name.given", required=False, default="")
     for field, value in (("name.family", family), ("name.given", given)):
         if value and ("\u3000" in value or " " in value):
-            raise PersonaError(field, "must not contain spaces (family and given are separate)")
+            raise PersonError(field, "must not contain spaces (family and given are separate)")
     birth = _date(data, "birth_date")
     assert birth is not None and family is not None
     if birth > today:
-        raise PersonaError("birth_date", "must not be in the future")
+        raise PersonError("birth_date", "must not be in the future")
     sex_text = _text(data, "sex")
     if sex_text not in SEXES:
-        raise PersonaError("sex", f"must be one of {', '.join(SEXES)}")
+        raise PersonError("sex", f"must be one of {', '.join(SEXES)}")
     code = _text(data, "municipality.code")
     if not (code and len(code) == 5 and code.isascii() and code.isdigit()):
-        raise PersonaError("municipality.code", "must be 5 digits (全国地方公共団体コード)")
-    resident = Resident(
-        family_name=family, given_name=given or "", address=_text(data, "address") or "",
-        birth_date=birth, sex=SEXES[sex_text], municipality_code=code,
-        prefecture_romaji=_ascii(data, "municipality.prefecture"),
-        municipality_romaji=_ascii(data, "municipality.name"))
+        raise PersonError("municipality.code", "must be 5 digits (全国地方公共団体コード)")
+    try:
+        resident = Resident(
+            family_name=family, given_name=given or "", address=_text(data, "address") or "",
+            birth_date=birth, sex=SEXES[sex_text], municipality_code=code,
+            prefecture_romaji=_ascii(data, "municipality.prefecture"),
+            municipality_romaji=_ascii(data, "municipality.name"))
+    except PersonError as exc:
+        raise PersonError(RESIDENT_FIELD_PATHS.get(exc.field, exc.field), exc.rule) from None
     number = _text(data, "my_number", required=False)
     if number is None:
-        number = mynumber.generate()
+        number = generate_my_number()
     else:
         try:
-            mynumber.validate(number)
-        except mynumber.InvalidMyNumber as exc:
-            raise PersonaError("my_number", str(exc)) from None
+            validate_my_number(number)
+        except PersonError as exc:
+            raise PersonError("my_number", exc.rule) from None
     pins = Pins(auth=_pin(data, "pins.auth", AUTH_PIN, "1234"),
                 sign=_pin(data, "pins.sign", SIGN_PASSWORD, "ABC123"),
                 text=_pin(data, "pins.text", FOUR_DIGIT_PIN, "1234"),
                 resident=_pin(data, "pins.resident", FOUR_DIGIT_PIN, "1234"))
     issued = _date(data, "card.issued", required=False) or today
     if issued < birth:
-        raise PersonaError("card.issued", "must not be before birth_date")
+        raise PersonError("card.issued", "must not be before birth_date")
     adult = issued.year - birth.year - ((issued.month, issued.day) < (birth.month, birth.day)) \
         >= ADULT_AGE
     expiry = _date(data, "card.expiry", required=False) or nth_birthday_after(
         issued, birth, 10 if adult else 5)
     if expiry <= issued:
-        raise PersonaError("card.expiry", "must be after card.issued")
+        raise PersonError("card.expiry", "must be after card.issued")
     atr = _text(data, "card.atr", required=False, default=DEFAULT_ATR)
     if atr not in ATRS:
-        raise PersonaError("card.atr", f"must be one of {', '.join(ATRS)}")
+        raise PersonError("card.atr", f"must be one of {', '.join(ATRS)}")
     security_code = _text(data, "card.security_code", required=False, default="0000")
     if not (security_code and len(security_code) == 4 and security_code.isdigit()):
-        raise PersonaError("card.security_code", "must be 4 digits")
+        raise PersonError("card.security_code", "must be 4 digits")
     serial = _text(data, "card.serial", required=False, default=f"4{number[:14]:0<14}")
     if not (serial and len(serial) == 15 and serial.isascii() and serial.isdigit()):
-        raise PersonaError("card.serial", "must be 15 digits")
+        raise PersonError("card.serial", "must be 15 digits")
     limits = RetryLimits(code_a=_limit(data, "card.retry_limits.code_a", CODE_A.max_tries),
                          code_b=_limit(data, "card.retry_limits.code_b", CODE_B.max_tries),
                          birth=_limit(data, "card.retry_limits.birth", BIRTH_KEY.max_tries))
@@ -229,7 +238,7 @@ def _ascii(data: dict[str, Any], path: str) -> str:
     value = _text(data, path)
     assert value is not None
     if not value.isascii():
-        raise PersonaError(path, "must be romaji (ASCII), e.g. Kiyose-shi")
+        raise PersonError(path, "must be romaji (ASCII), e.g. Kiyose-shi")
     return value
 
 
@@ -238,9 +247,9 @@ def load_persona(path: Path | str, today: dt.date | None = None) -> Persona:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise PersonaError(str(path), f"cannot be read ({exc.strerror})") from None
+        raise PersonError(str(path), f"cannot be read ({exc.strerror})") from None
     except UnicodeDecodeError:
-        raise PersonaError(str(path), "must be UTF-8 text") from None
+        raise PersonError(str(path), "must be UTF-8 text") from None
     except yaml.YAMLError as exc:
-        raise PersonaError(str(path), f"is not valid YAML ({exc})") from None
+        raise PersonError(str(path), f"is not valid YAML ({exc})") from None
     return parse_persona(data, today, base=path.parent)
