@@ -114,7 +114,8 @@ def test_expiry_is_not_covered_by_the_face_signature(card_dir: Path, anchors) ->
     # which is why the client reports it as unsigned.
     rewrite(card_dir, "visual/0002", flip(_face_field_offset(card_dir, 0xDF29)))
     with connect(card_dir) as conn:
-        assert VisualClient(conn, anchors).read_face(code_b=CODE_B).face.expiry == dt.date(3035, 2, 17)
+        reading = VisualClient(conn, anchors).read_face(code_b=CODE_B)
+        assert reading.face.expiry == dt.date(3035, 2, 17)
 
 
 def test_mf_chain_tampering_is_detected(card_dir: Path, anchors) -> None:
