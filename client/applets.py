@@ -13,6 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from ..errors import MynacardError
 from ..facts.mf import ISD_AID
 from ..gp import scp03
 from ..iso7816.apdu import CommandAPDU
@@ -25,7 +26,7 @@ LOAD_FILES = {"counter": bytes.fromhex("F06D796E61636F756E74")}
 """Load files the simulator card carries, by the name the CLI uses."""
 
 
-class ChannelError(Exception):
+class ChannelError(MynacardError):
     """The card could not prove it holds the diversified keys (wrong card or wrong master)."""
 
 

@@ -6,6 +6,7 @@ the status word into a return value or a ``CardCommandError``.
 
 from __future__ import annotations
 
+from ..errors import MynacardError
 from ..iso7816.apdu import CommandAPDU, ResponseAPDU
 from ..iso7816.sw import SW, describe
 from ..iso7816.tlv import TLVError, ber_read_header
@@ -14,7 +15,7 @@ from ..readers.base import CardConnection
 MAX_SHORT_LE = 256
 
 
-class CardCommandError(Exception):
+class CardCommandError(MynacardError):
     """The card refused a command; ``sw`` is its status word."""
 
     def __init__(self, what: str, sw: int) -> None:
@@ -22,8 +23,10 @@ class CardCommandError(Exception):
         self.sw = sw
 
 
-class CardDataError(Exception):
+class CardDataError(MynacardError):
     """What the card returned is malformed (wrong tag, truncated, bad field)."""
+
+    headline = "unreadable card data"
 
 
 class WrongPinError(CardCommandError):

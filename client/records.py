@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..errors import MynacardError
 from ..facts import cvc
 from ..facts.cvc import ROOTS, CVCError, KeyId
 from ..facts.digest_info import encode_digest_info
@@ -35,8 +36,10 @@ from .commands import (  # noqa: F401 - CardDataError is part of this module's A
 )
 
 
-class TamperedError(Exception):
+class TamperedError(MynacardError):
     """A digest, signature or certificate on the card does not verify."""
+
+    headline = "VERIFICATION FAILED"
 
 
 class UntrustedError(TamperedError):

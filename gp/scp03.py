@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation, Mode
 
+from ..errors import MynacardError
+
 CARD_CRYPTOGRAM, HOST_CRYPTOGRAM, S_ENC, S_MAC = 0x00, 0x01, 0x04, 0x06
 STATIC_ENC, STATIC_MAC, STATIC_DEK = 0x10, 0x11, 0x12
 KEY_VERSION = 0x30
@@ -33,7 +35,7 @@ DIVERSIFICATION_LENGTH = 10
 MASTER_KEY_FILE = "isd-master.key"
 
 
-class SCPError(ValueError):
+class SCPError(MynacardError, ValueError):
     """A cryptogram or MAC does not verify, or a message is malformed."""
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import MynacardError
 from .sw import SW
 
 SHORT_LE_MAX = 256
 EXTENDED_LE_MAX = 65536
 
 
-class APDUFormatError(ValueError):
+class APDUFormatError(MynacardError, ValueError):
     """The bytes are not a well-formed command APDU; ``sw`` is the card's answer."""
 
     def __init__(self, message: str, sw: int = SW.WRONG_LENGTH) -> None:

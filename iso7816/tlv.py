@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..errors import MynacardError
 
-class TLVError(ValueError):
+
+class TLVError(MynacardError, ValueError):
     """Malformed TLV bytes."""
 
 

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..errors import MynacardError
 from ..facts.person import Resident
 from .profile import (
     AUTH_CA,
@@ -42,11 +43,7 @@ RESPONDER_VALIDITY = dt.timedelta(days=3652)
 DEFAULT_BASE_URL = "http://127.0.0.1:8780"
 STORE_FILENAME = "pki.sqlite3"
 
-PKIStoreError = StoreError
-"""Former name, kept for callers of the PEM-directory era."""
-
-
-class IssuanceError(ValueError):
+class IssuanceError(MynacardError, ValueError):
     """The CA cannot issue what was asked (e.g. a date outside its own validity)."""
 
 
@@ -155,10 +152,6 @@ class SimulatorPKI:
         if pki.store.get_meta("base_url") is None:
             pki.initialise(now or dt.datetime.now(dt.UTC), base_url)
         return pki
-
-    @classmethod
-    def load_or_create(cls, path: Path | str) -> SimulatorPKI:
-        return cls.open(path)
 
     def initialise(self, now: dt.datetime, base_url: str) -> None:
         with self.store.transaction() as db:

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
+from ..errors import MynacardError
 from ..iso7816.tlv import ber_encode
 
 try:
@@ -46,7 +47,7 @@ _ENTRY_EXTENSIONS = {x509.CRLEntryExtensionOID.CRL_REASON,
                      x509.CRLEntryExtensionOID.CERTIFICATE_ISSUER}
 
 
-class CRLFormatError(ValueError):
+class CRLFormatError(MynacardError, ValueError):
     """The bytes are not a well-formed DER CRL; the message names the problem and its offset."""
 
 

@@ -17,12 +17,13 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from ..errors import MynacardError
 from .ocsp import OCSPResponder
 
 MAX_REQUEST = 64 * 1024
 
 
-class LoopbackOnly(ValueError):
+class LoopbackOnly(MynacardError, ValueError):
     """The server may only listen on a loopback address."""
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ..errors import MynacardError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,7 +59,7 @@ CREATE TABLE IF NOT EXISTS crl (
 """
 
 
-class StoreError(Exception):
+class StoreError(MynacardError):
     """The store is unreadable, or an operation contradicts its contents."""
 
 

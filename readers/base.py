@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from ..errors import MynacardError
 from ..iso7816.apdu import CommandAPDU, ResponseAPDU
 
 
-class ReaderError(Exception):
+class ReaderError(MynacardError):
     """Base of every reader-layer failure."""
 
 

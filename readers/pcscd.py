@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import MynacardError
 from .base import NoReaderError
 from .pcsc import list_pcsc_readers
 
@@ -73,7 +74,7 @@ def missing_pcsc_requirements() -> str | None:
     )
 
 
-class PcscdError(RuntimeError):
+class PcscdError(MynacardError, RuntimeError):
     """pcscd could not be started, got ready, or stopped."""
 
 

@@ -23,13 +23,13 @@ TEST_TODAY = dt.date(2026, 11, 23)
 @pytest.fixture(scope="session")
 def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pki")
-    SimulatorPKI.load_or_create(path)
+    SimulatorPKI.open(path)
     return path
 
 
 @pytest.fixture(scope="session")
 def pki(pki_dir: Path) -> SimulatorPKI:
-    return SimulatorPKI.load_or_create(pki_dir)
+    return SimulatorPKI.open(pki_dir)
 
 
 def load_test_persona(name: str) -> Persona:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asn1crypto import parser
 from mynacard.cardsim.card import VirtualCard
 
 JPKI_AID = "D392F000260100000001"
@@ -12,6 +13,13 @@ def apdu(card: VirtualCard, hexstr: str) -> tuple[bytes, int]:
     """Send an APDU given in hex (spaces allowed); return (data, sw)."""
     raw = card.transmit(bytes.fromhex(hexstr.replace(" ", "")))
     return raw[:-2], int.from_bytes(raw[-2:], "big")
+
+
+def der_object(data: bytes) -> bytes:
+    """The DER object at the start of ``data`` (an EF holding a certificate, then filler),
+    delimited by its own length: never by stripping FF, which a DER object may end in."""
+    _class, _method, _tag, header, content, _trailer = parser.parse(data)
+    return header + content
 
 
 def select_ef(fid: int) -> str:

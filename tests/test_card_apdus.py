@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from helpers import SELECT_JPKI, apdu, select_ef, verify_apdu
+from helpers import SELECT_JPKI, apdu, der_object, select_ef, verify_apdu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mynacard.cardsim.card import VirtualCard
@@ -52,7 +52,7 @@ def read_whole_ef(card: VirtualCard) -> bytes:
 
 def certificate_from_ef(card: VirtualCard, fid: int) -> x509.Certificate:
     assert apdu(card, select_ef(fid))[1] == SW.OK
-    return x509.load_der_x509_certificate(read_whole_ef(card).rstrip(b"\xff"))
+    return x509.load_der_x509_certificate(der_object(read_whole_ef(card)))
 
 
 # -- selection -----------------------------------------------------------------------------

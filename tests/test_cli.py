@@ -11,6 +11,7 @@ from conftest import PERSONAS
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from helpers import der_object
 from mynacard.cli import main
 
 
@@ -54,7 +55,7 @@ def test_sign_with_pin_from_environment_and_verify(runner: CliRunner, card_dir: 
     responses = json.loads(shown.output)["responses"]
     assert [r["sw"] for r in responses] == ["9000"] * len(responses)
     der = bytes.fromhex("".join(r["data"] for r in responses[4:]))
-    key = x509.load_der_x509_certificate(der.rstrip(b"\xff")).public_key()
+    key = x509.load_der_x509_certificate(der_object(der)).public_key()
     assert isinstance(key, rsa.RSAPublicKey)
     key.verify(signature, b"contract", padding.PKCS1v15(), hashes.SHA256())
 
@@ -83,7 +84,7 @@ def test_signature_from_cli_verifies(runner: CliRunner, card_dir: Path, tmp_path
                                "00A4040C0AD392F000260100000001", "00A4020C02000A",
                                *[f"00B0{offset:04X}00" for offset in range(0, 2048, 256)]])
     der = bytes.fromhex("".join(r["data"] for r in json.loads(raw.output)["responses"][2:]))
-    key = x509.load_der_x509_certificate(der.rstrip(b"\xff")).public_key()
+    key = x509.load_der_x509_certificate(der_object(der)).public_key()
     assert isinstance(key, rsa.RSAPublicKey)
     key.verify(sig.read_bytes(), b"hello", padding.PKCS1v15(), hashes.SHA512())
 

@@ -40,7 +40,7 @@ def _issue(pki, resident, card_keys, when=T0, card_id="card-1"):
 
 def test_store_survives_reopening(pki, resident, card_keys):
     certs = _issue(pki, resident, card_keys)
-    reopened = SimulatorPKI.load_or_create(pki.path)
+    reopened = SimulatorPKI.open(pki.path)
     assert reopened.sign_ca.certificate == pki.sign_ca.certificate
     assert {(r.role.value, r.serial) for r in reopened.store.card_certificates("card-1")} == {
         ("auth", certs.auth.serial_number), ("sign", certs.sign.serial_number)}

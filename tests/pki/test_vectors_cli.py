@@ -11,9 +11,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from cryptography import x509
-from mynacard.jpki.cli import pki as pki_group
-from mynacard.jpki.cli import vectors as vectors_group
-from mynacard.jpki.vectors import build_vectors, run_vectors
+from mynacard.cli import main
+from mynacard.vectors.build import build_vectors
+from mynacard.vectors.run import run_vectors
 
 PROJECT = Path(__file__).resolve().parents[2]
 COMMITTED = PROJECT / "vectors" / "revocation"
@@ -58,12 +58,12 @@ def test_vectors_run_drives_a_command_per_case(tmp_path):
             "delta-remove-from-crl"}
     manifest["cases"] = [c for c in manifest["cases"] if c["id"] in keep]
     (subset / "manifest.json").write_text(json.dumps(manifest))
-    result = CliRunner().invoke(vectors_group, ["run", "--dir", str(subset),
+    result = CliRunner().invoke(main, ["vectors", "run", "--dir", str(subset),
                                                 "--validator", template])
     assert result.exit_code == 0, result.output
     assert "4 passed, 0 failed" in result.output
     # A validator that accepts everything fails the invalid cases.
-    lenient = CliRunner().invoke(vectors_group, ["run", "--dir", str(subset), "--validator",
+    lenient = CliRunner().invoke(main, ["vectors", "run", "--dir", str(subset), "--validator",
                                                  "true"])
     assert lenient.exit_code == 1 and "2 passed, 2 failed" in lenient.output
 
@@ -76,7 +76,7 @@ def test_pki_commands_end_to_end(tmp_path, resident):
     now = "2026-04-01T00:00:00Z"
 
     def ok(*args):
-        result = runner.invoke(pki_group, list(args), catch_exceptions=False)
+        result = runner.invoke(main, ["pki", *args], catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return result.output
 
@@ -94,22 +94,22 @@ def test_pki_commands_end_to_end(tmp_path, resident):
     crls = [a for p in sorted((tmp_path / "crl").glob("*.crl")) for a in ("--crls", str(p))]
     verify = ["verify", "--store", store, *crls, "--method", "crl", "--at",
               "2026-04-03T02:00:00Z"]
-    revoked = runner.invoke(pki_group, [*verify, str(tmp_path / "old-sign.pem")])
+    revoked = runner.invoke(main, ["pki", *verify, str(tmp_path / "old-sign.pem")])
     assert revoked.exit_code == 1 and revoked.output.startswith("revoked\n")
     assert "reason: affiliationChanged" in revoked.output
-    held = runner.invoke(pki_group, [*verify, str(tmp_path / "certs" / "c1-auth.pem")])
+    held = runner.invoke(main, ["pki", *verify, str(tmp_path / "certs" / "c1-auth.pem")])
     assert held.exit_code == 1 and held.output.startswith("on-hold\n")
     assert "sign CA generation 2" in ok("rollover", "--store", store, "--kind", "sign",
                                         "--now", "2026-05-01T00:00:00Z")
     status = ok("status", "c1", "--store", store)
     assert "sign sign-g1" in status and " hold certificateHold" in status
-    bad = runner.invoke(pki_group, ["renew", "nope", "--store", store])
+    bad = runner.invoke(main, ["pki", "renew", "nope", "--store", store])
     assert bad.exit_code == 1 and "no card 'nope'" in bad.output
 
 
 def test_crl_synth_command(tmp_path):
     out, issuer = tmp_path / "s.crl", tmp_path / "ca.pem"
-    result = CliRunner().invoke(pki_group, ["crl", "synth", "--entries", "2500", "--out",
+    result = CliRunner().invoke(main, ["pki", "crl", "synth", "--entries", "2500", "--out",
                                             str(out), "--issuer-out", str(issuer), "--now",
                                             "2026-01-01T00:00:00Z"])
     assert result.exit_code == 0, result.output

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from .card import VirtualCard
-from .storage import CardImageError
-from .vpcd import VPCD_PORT, VpcdBridge
+from ..cardsim.card import VirtualCard
+from ..cardsim.storage import CardImageError
+from ..cardsim.vpcd import VPCD_PORT, VpcdBridge
 
 log = logging.getLogger("mynacard.serve")
 

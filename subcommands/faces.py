@@ -1,28 +1,22 @@
-"""``mynacard card read-text | read-face | info | applets …``: the 券面 APs, card info and
-the free-space applications from the command line.
+"""``mynacard card read-text | read-face | info``: the 券面 APs and card info, verified.
 
-Registered on ``cli.card`` when this module is imported (``cli`` imports it last).
 Secrets (PIN, 照合番号A/B, birth-date key) are prompted for, hidden, or read from the
 environment variable named by ``--secret-env``; they never go on the command line.
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .. import cli
-from ..cardsim.perso.issuer_keys import load_or_create_master
+from ..client.cardinfo import CardInfoClient
+from ..client.records import load_trust_anchors
+from ..client.text import TextClient
+from ..client.visual import VisualClient
 from ..facts import cvc
-from ..gp import scp03
-from .applets import LOAD_FILES, CardManager, ChannelError
-from .cardinfo import CardInfoClient
-from .records import CardDataError, TamperedError, load_trust_anchors
-from .text import TextClient
-from .visual import VisualClient
+from .common import connect, default_pki_dir, emit, read_pin, reader_options
 
 CREDENTIALS = {
     "pin": "券面事項入力補助用暗証番号 (4-digit PIN)",
@@ -33,7 +27,7 @@ CREDENTIALS = {
 
 
 def default_trust_dir() -> str:
-    return str(Path(cli.default_pki_dir()) / "cvc")
+    return str(Path(default_pki_dir()) / "cvc")
 
 
 def trust_option(func: Any) -> Any:
@@ -61,40 +55,25 @@ def anchors(trust_dir: Path) -> dict[cvc.KeyId, Any]:
     return found
 
 
-def checked(func: Any) -> Any:
-    """Verification failures and unreadable card data end the command with one clear line."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TamperedError as exc:
-            raise click.ClickException(f"VERIFICATION FAILED: {exc}") from None
-        except CardDataError as exc:
-            raise click.ClickException(f"unreadable card data: {exc}") from None
-    return cli.friendly_errors(wrapper)
-
-
 def _secret(credential: str, env: str | None) -> str:
-    return cli.read_pin(CREDENTIALS[credential], env)
+    return read_pin(CREDENTIALS[credential], env)
 
 
-@cli.card.command("read-text")
-@cli.reader_options
+@click.command("read-text")
+@reader_options
 @click.option("--with", "credential", type=click.Choice(["pin", "code-a", "code-b"]),
               default="pin", show_default=True,
               help="pin opens both records; code-a only the 個人番号; code-b only the 基本4情報.")
 @secret_option
 @trust_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@checked
 def read_text(card_dir: Path | None, reader_spec: str | None, credential: str,
               secret_env: str | None, trust_dir: Path, as_json: bool) -> None:
     """Read the 個人番号 and 基本4情報 from the 券面事項入力補助AP and verify their signature
     chain up to a trusted simulator root."""
     trusted = anchors(trust_dir)
     secret = _secret(credential, secret_env)
-    with cli.connect(card_dir, reader_spec) as connection:
+    with connect(card_dir, reader_spec) as connection:
         data = TextClient(connection, trusted).read(
             pin=secret if credential == "pin" else None,
             code_a=secret if credential == "code-a" else None,
@@ -110,11 +89,11 @@ def read_text(card_dir: Path | None, reader_spec: str | None, credential: str,
         for key, value in result.items():
             if value is not None:
                 click.echo(f"{key:12} {value}")
-    cli.emit(as_json, result, text)
+    emit(as_json, result, text)
 
 
-@cli.card.command("read-face")
-@cli.reader_options
+@click.command("read-face")
+@reader_options
 @click.option("--with", "credential", type=click.Choice(["code-a", "code-b", "birth"]),
               default="code-b", show_default=True,
               help="code-a: face + 個人番号 image; code-b: face; birth: the age record only.")
@@ -123,18 +102,17 @@ def read_text(card_dir: Path | None, reader_spec: str | None, credential: str,
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write the images (photo.jp2, name.png, …) into this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@checked
 def read_face(card_dir: Path | None, reader_spec: str | None, credential: str,
               secret_env: str | None, trust_dir: Path, out: Path | None, as_json: bool) -> None:
     """Read the card face from the 券面事項確認AP (photo, name and address images, birth
     date, sex, expiry) and verify its signature chain."""
     trusted = anchors(trust_dir)
     secret = _secret(credential, secret_env)
-    with cli.connect(card_dir, reader_spec) as connection:
+    with connect(card_dir, reader_spec) as connection:
         client = VisualClient(connection, trusted)
         if credential == "birth":
             result: dict[str, Any] = {"birth_date": client.read_birth_date(secret).isoformat()}
-            cli.emit(as_json, result, lambda: click.echo(f"birth_date   {result['birth_date']}"))
+            emit(as_json, result, lambda: click.echo(f"birth_date   {result['birth_date']}"))
             return
         reading = client.read_face(code_a=secret if credential == "code-a" else None,
                                    code_b=secret if credential == "code-b" else None)
@@ -161,22 +139,21 @@ def read_face(card_dir: Path | None, reader_spec: str | None, credential: str,
             click.echo(f"{'image':12} {name} ({size} bytes)")
         click.echo("note: the expiry and the security-code image are not covered by the "
                    "signature")
-    cli.emit(as_json, result, text)
+    emit(as_json, result, text)
 
 
-@cli.card.command("info")
-@cli.reader_options
+@click.command("info")
+@reader_options
 @trust_option
 @click.option("--no-verify", is_flag=True,
               help="Skip the MF certificate chain and the chip authentication.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@checked
 def info(card_dir: Path | None, reader_spec: str | None, trust_dir: Path, no_verify: bool,
          as_json: bool) -> None:
     """Card serial, issuing municipality and expiry (共通AP and MF data objects); unless
     --no-verify, the MF CV chain and an INTERNAL AUTHENTICATE prove the chip genuine."""
     trusted = None if no_verify else anchors(trust_dir)
-    with cli.connect(card_dir, reader_spec) as connection:
+    with connect(card_dir, reader_spec) as connection:
         card = CardInfoClient(connection, trusted).read()
     result = {"card_serial": card.card_serial, "municipality_code": card.municipality_code,
               "expiry": card.expiry, "card_id": card.card_id, "contact_atr": card.contact_atr,
@@ -186,91 +163,4 @@ def info(card_dir: Path | None, reader_spec: str | None, trust_dir: Path, no_ver
         for key, value in result.items():
             if value not in (None, []):
                 click.echo(f"{key:18} {' → '.join(value) if isinstance(value, list) else value}")
-    cli.emit(as_json, result, text)
-
-
-
-def _hex(value: str, what: str) -> bytes:
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise click.BadParameter(f"{what} must be hex, e.g. F06D796E61636F756E7401") from None
-
-
-def _manager(connection: Any, pki_dir: Path) -> CardManager:
-    try:
-        manager = CardManager(connection, load_or_create_master(pki_dir, create=False))
-        manager.open()
-    except (ChannelError, scp03.SCPError) as exc:
-        raise click.ClickException(str(exc)) from None
-    return manager
-
-
-def pki_option(func: Any) -> Any:
-    return click.option("--pki", "pki_dir", default=cli.default_pki_dir,
-                        show_default="$MYNACARD_PKI or ~/.local/share/mynacard/pki",
-                        type=click.Path(file_okay=False, path_type=Path),
-                        help="Simulator PKI holding the issuer master key (isd-master.key).")(func)
-
-
-@cli.card.group("applets")
-def applets() -> None:
-    """Card applications in the free-space area (installed over an SCP03-style channel)."""
-
-
-@applets.command("list")
-@cli.reader_options
-@pki_option
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@checked
-def applets_list(card_dir: Path | None, reader_spec: str | None, pki_dir: Path,
-                 as_json: bool) -> None:
-    """List installed applets and the free space left."""
-    with cli.connect(card_dir, reader_spec) as connection:
-        manager = _manager(connection, pki_dir)
-        installed, resources = manager.list(), manager.resources()
-    names = {v: k for k, v in LOAD_FILES.items()}
-    result = {"capacity": resources.capacity, "free": resources.free,
-              "applets": [{"aid": a.aid.hex().upper(), "load_file": names.get(
-                  a.load_file, a.load_file.hex().upper()), "quota": a.quota, "used": a.used}
-                  for a in installed]}
-
-    def text() -> None:
-        click.echo(f"free space: {resources.free} of {resources.capacity} bytes")
-        for applet in result["applets"]:
-            click.echo(f"{applet['aid']}  {applet['load_file']:10} {applet['used']}/"
-                       f"{applet['quota']} bytes")
-    cli.emit(as_json, result, text)
-
-
-@applets.command("install")
-@cli.reader_options
-@pki_option
-@click.argument("load_file", type=click.Choice(sorted(LOAD_FILES)))
-@click.option("--aid", required=True, help="Instance AID, hex (5-16 bytes).")
-@click.option("--quota", type=click.IntRange(64, 65535), default=1024, show_default=True,
-              help="Bytes of the free space reserved for the instance.")
-@click.option("--pin-env", metavar="VAR",
-              help="Read the applet's initial PIN from this environment variable.")
-@checked
-def applets_install(card_dir: Path | None, reader_spec: str | None, pki_dir: Path,
-                    load_file: str, aid: str, quota: int, pin_env: str | None) -> None:
-    """Install an instance of LOAD_FILE (e.g. counter) under a new AID."""
-    pin = cli.read_pin("initial applet PIN (4 digits)", pin_env)
-    with cli.connect(card_dir, reader_spec) as connection:
-        _manager(connection, pki_dir).install(LOAD_FILES[load_file], _hex(aid, "--aid"), quota,
-                                              pin.encode("ascii", "replace"))
-    click.echo(f"installed {load_file} as {aid.upper()} ({quota} bytes reserved)")
-
-
-@applets.command("delete")
-@cli.reader_options
-@pki_option
-@click.argument("aid")
-@checked
-def applets_delete(card_dir: Path | None, reader_spec: str | None, pki_dir: Path,
-                   aid: str) -> None:
-    """Delete the applet instance AID and free its space."""
-    with cli.connect(card_dir, reader_spec) as connection:
-        _manager(connection, pki_dir).delete(_hex(aid, "AID"))
-    click.echo(f"deleted {aid.upper()}")
+    emit(as_json, result, text)

@@ -1,9 +1,10 @@
-"""Vendor revocation vectors: ``mynacard vectors build`` and ``mynacard vectors run``.
+"""The revocation cases: a small fixed PKI and every case built on it (``build`` writes them,
+``run`` checks a validator against them).
 
 Every case is a directory with the end-entity certificate, trust anchors, other certificates,
 CRLs and at most one OCSP response, plus an entry in ``manifest.json`` giving the validation
 time, the revocation method to use, an expected OCSP nonce and the expected result. The build is
-deterministic: fixed keys (``vector_keys.json``, public test keys), fixed serials and times, and
+deterministic: fixed keys (``keys.json``, public test keys), fixed serials and times, and
 RSA PKCS#1 v1.5 signatures, which are deterministic.
 """
 
@@ -11,14 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shlex
-import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import NamedTuple
 
 from asn1crypto import core as asn1_core
 from asn1crypto import crl as asn1_crl
@@ -30,8 +27,8 @@ from cryptography.x509 import ocsp
 
 from ..facts.person import Resident, Sex
 from ..iso7816.tlv import ber_encode
-from .ca import CertificateAuthority
-from .profile import (
+from ..jpki.ca import CertificateAuthority
+from ..jpki.profile import (
     AUTH_CA,
     SIGN_CA,
     EndEntityRequest,
@@ -41,8 +38,8 @@ from .profile import (
     build_responder_certificate,
     build_sign_certificate,
 )
-from .publish import RevokedEntry, sign_crl
-from .validate import Policy, RevocationMethod, Validator, Verdict
+from ..jpki.publish import RevokedEntry, sign_crl
+from ..jpki.validate import Verdict
 
 MANIFEST = "manifest.json"
 T = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -55,7 +52,7 @@ R = x509.ReasonFlags
 
 @cache
 def _keys() -> dict[str, rsa.RSAPrivateKey]:
-    data = json.loads((Path(__file__).parent / "vector_keys.json").read_text())
+    data = json.loads((Path(__file__).parent / "keys.json").read_text())
     return {name: serialization.load_pem_private_key(pem.encode(), None)
             for name, pem in data["keys"].items()}
 
@@ -478,117 +475,3 @@ def cases() -> list[Case]:
     ]
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def build_vectors(out: Path) -> list[dict]:
-    """Write every case and the manifest; returns the manifest's case entries."""
-    out = Path(out)
-    if (out / MANIFEST).exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for case in cases():
-        d = out / case.id
-        files = {"cert.pem": _pem(case.cert),
-                 "anchors.pem": b"".join(map(_pem, case.anchors)),
-                 "intermediates.pem": b"".join(map(_pem, case.intermediates)),
-                 # For tools that refuse an empty bundle (openssl verify -untrusted).
-                 "chain.pem": b"".join(map(_pem, case.intermediates + case.anchors)),
-                 "crls.pem": b"".join(map(_crl_pem, case.crls)),
-                 "ocsp.der": case.ocsp or b""}
-        for n, crl in enumerate(case.crls, 1):
-            files[f"crl-{n}.der"] = crl
-        for name, data in files.items():
-            _write(d / name, data)
-        entries.append({
-            "id": case.id,
-            "description": case.description,
-            "files": [f"{case.id}/{name}" for name in sorted(files)],
-            "validation_time": case.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "method": case.method,
-            "ocsp_nonce": case.nonce.hex() if case.nonce else None,
-            "expected": {"result": "valid" if case.verdict is Verdict.VALID else "invalid",
-                         "verdict": case.verdict.value,
-                         "reason": case.reason.value if case.reason else None},
-        })
-    manifest = {"format": 1, "generator": "mynacard vectors build",
-                "result_semantics": "result valid/invalid is what every validator must agree on; "
-                                    "verdict and reason are this project's finer outcome",
-                "cases": entries}
-    _write(out / MANIFEST, (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode())
-    return entries
-
-
-class RunResult(NamedTuple):
-    case_id: str
-    expected: str
-    got: str
-    passed: bool
-
-
-def _expected_text(entry: dict) -> str:
-    exp = entry["expected"]
-    return exp["verdict"] + (f" ({exp['reason']})" if exp["reason"] else "")
-
-
-def run_case_in_process(root: Path, entry: dict) -> RunResult:
-    d = root / entry["id"]
-    from .cli import _load_pem_bundle
-
-    methods = {"crl": (RevocationMethod.CRL,), "ocsp": (RevocationMethod.OCSP,)}[entry["method"]]
-    nonce = bytes.fromhex(entry["ocsp_nonce"]) if entry["ocsp_nonce"] else None
-    validator = Validator(
-        [x509.load_der_x509_certificate(b) for b in _load_pem_bundle(d / "anchors.pem",
-                                                                      "CERTIFICATE")],
-        [x509.load_der_x509_certificate(b) for b in _load_pem_bundle(d / "intermediates.pem",
-                                                                      "CERTIFICATE")],
-        sorted((p.read_bytes() for p in d.glob("crl-*.der")), key=len),
-        [b for b in [(d / "ocsp.der").read_bytes()] if b],
-        policy=Policy(methods=methods, ocsp_nonce=nonce))
-    when = dt.datetime.fromisoformat(entry["validation_time"].replace("Z", "+00:00"))
-    result = validator.validate(_load_pem_bundle(d / "cert.pem", "CERTIFICATE")[0], when)
-    got = result.verdict.value + (f" ({result.reason.value})" if result.reason else "")
-    return RunResult(entry["id"], _expected_text(entry), got, got == _expected_text(entry))
-
-
-def run_case_command(root: Path, entry: dict, template: str, timeout: float) -> RunResult:
-    d = root / entry["id"]
-    when = dt.datetime.fromisoformat(entry["validation_time"].replace("Z", "+00:00"))
-    fields = {
-        "dir": str(d), "cert": str(d / "cert.pem"), "anchors": str(d / "anchors.pem"),
-        "intermediates": str(d / "intermediates.pem"), "chain": str(d / "chain.pem"),
-        "crls": str(d / "crls.pem"),
-        "crls_der": " ".join(str(p) for p in sorted(d.glob("crl-*.der"))),
-        "ocsp": str(d / "ocsp.der"), "time": entry["validation_time"],
-        "epoch": str(int(when.timestamp())), "method": entry["method"],
-        "nonce": entry["ocsp_nonce"] or "",
-    }
-    argv = shlex.split(template.format(**{k: shlex.quote(v) if k != "crls_der" else v
-                                          for k, v in fields.items()}))
-    expected_valid = entry["expected"]["result"] == "valid"
-    try:
-        proc = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return RunResult(entry["id"], _expected_text(entry), f"error: {exc}"[:40], False)
-    first = proc.stdout.decode(errors="replace").strip().split("\n")[0].strip()
-    known = {v.value for v in Verdict}
-    got = first if first in known else ("valid" if proc.returncode == 0 else "invalid")
-    passed = (proc.returncode == 0) == expected_valid
-    if first in known:
-        passed = passed and first == entry["expected"]["verdict"]
-    return RunResult(entry["id"], entry["expected"]["verdict"], got, passed)
-
-
-def run_vectors(root: Path, template: str | None = None, timeout: float = 60.0
-                ) -> list[RunResult]:
-    manifest = json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8"))
-    results = []
-    for entry in manifest["cases"]:
-        if template is None:
-            results.append(run_case_in_process(Path(root), entry))
-        else:
-            results.append(run_case_command(Path(root), entry, template, timeout))
-    return results

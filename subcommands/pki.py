@@ -1,10 +1,8 @@
-"""``mynacard pki …`` and ``mynacard vectors …`` (registered on the main CLI group)."""
+"""``mynacard pki …``: the simulator's JPKI from the command line."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -12,13 +10,15 @@ from pathlib import Path
 import click
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..cardsim.storage import CardImageError
 from ..facts.person import Resident
-from . import lifecycle
-from .ca import DEFAULT_BASE_URL, CardCertificates, IssuanceError, SimulatorPKI, new_rsa_key
-from .profile import CA_KINDS
-from .store import Role, StoreError
+from ..jpki import lifecycle
+from ..jpki.ca import DEFAULT_BASE_URL, CardCertificates, SimulatorPKI, new_rsa_key
+from ..jpki.pem import load_bundle
+from ..jpki.profile import CA_KINDS
+from ..jpki.store import Role
+from .common import default_pki_dir
 
 
 def _parse_time(text: str | None) -> dt.datetime:
@@ -41,28 +41,27 @@ class _Time(click.ParamType):
 
 
 TIME = _Time()
-def default_store() -> str:
-    """The same default as ``mynacard card issue --pki``."""
-    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return os.environ.get("MYNACARD_PKI") or str(data_home / "mynacard" / "pki")
-
-
 store_option = click.option(
-    "--store", "--pki", "store_path", type=click.Path(path_type=Path), default=default_store,
-    show_default="$MYNACARD_PKI or ~/.local/share/mynacard/pki",
+    "--store", "--pki", "store_path", type=click.Path(path_type=Path), default=default_pki_dir,
+    show_default="$MYNACARD_PKI or $XDG_DATA_HOME/mynacard/pki",
     help="PKI store: a directory (pki.sqlite3 inside) or a .sqlite3 file.")
 now_option = click.option("--now", type=TIME, default=None,
                           help="The event's time (ISO 8601; default: the clock).")
 
 
 def _open(store_path: Path, now: dt.datetime | None = None) -> SimulatorPKI:
+    return SimulatorPKI.open(store_path, now=now)
+
+
+def _read_resident(path: Path) -> Resident:
     try:
-        return SimulatorPKI.open(store_path, now=now)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"{path}: cannot be read as UTF-8 text ({exc})") from None
+    return Resident.from_json(text)
 
 
-def _card_key():
+def _card_key() -> rsa.RSAPublicKey:
     """The card generates its key pairs on chip; without a card image, stand in for it."""
     return new_rsa_key().public_key()
 
@@ -87,18 +86,6 @@ def _report(result: lifecycle.EventResult, out: Path | None = None) -> None:
         click.echo(f"{record.role.value}: serial {record.serial:#x} -> {record.status.value} "
                    f"({reason})")
     _print_certificates(result.certificates, out)
-
-
-def _lifecycle_errors(func):
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except (StoreError, IssuanceError, CardImageError) as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
 
 
 @click.group()
@@ -130,12 +117,11 @@ def init(store_path: Path, base_url: str, now: dt.datetime | None) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Write the certificates here as PEM.")
 @now_option
-@_lifecycle_errors
 def issue(store_path: Path, resident_file: Path, card_id: str | None, card_expiry: dt.datetime,
           no_sign: bool, out: Path | None, now: dt.datetime | None) -> None:
     """Issue a card's certificates."""
+    resident = _read_resident(resident_file)
     pki_ = _open(store_path)
-    resident = Resident.from_json(resident_file.read_text(encoding="utf-8"))
     certs = lifecycle.issue_card(pki_, resident, _card_key(), None if no_sign else _card_key(),
                                          now or _parse_time(None), card_expiry.date(),
                                          card_id=card_id)
@@ -155,7 +141,6 @@ def _card(card: str) -> tuple[str, Path | None]:
 
 def _event_command(name: str, help_text: str, needs_resident: bool = False):
     def decorator(func):
-        func = _lifecycle_errors(func)
         func = now_option(func)
         func = click.option("--out", type=click.Path(path_type=Path), default=None,
                             help="Write new certificates here as PEM.")(func)
@@ -170,29 +155,40 @@ def _event_command(name: str, help_text: str, needs_resident: bool = False):
     return decorator
 
 
-def _has_sign(pki_: SimulatorPKI, card_id: str) -> bool:
-    return any(r.role is Role.SIGN for r in lifecycle.live_certificates(pki_, card_id))
+def _has_sign(pki_: SimulatorPKI, card_id: str, *, ever: bool = False) -> bool:
+    records = (pki_.store.card_certificates(card_id) if ever
+               else lifecycle.live_certificates(pki_, card_id))
+    return any(r.role is Role.SIGN for r in records)
 
 
-@_event_command("renew", "Renew both certificates (old ones revoked: superseded).")
-def renew_cmd(store_path, card, out, now):
+def _replace_certificates(event_name: str, store_path: Path, card: str, out: Path | None,
+                          now: dt.datetime | None) -> None:
+    """Renewal and reissue alike: a card image gets new keys and certificates written into
+    it; a bare card id gets certificates for stand-in keys."""
+    from ..cardsim.perso import reissue as image_events
+
     pki_, (card_id, image) = _open(store_path), _card(card)
     when = now or _parse_time(None)
     if image is not None:
-        from ..cardsim.perso import reissue as cardimage
-
-        _report(cardimage.renew(pki_, image, when), out)
+        _report(getattr(image_events, event_name)(pki_, image, when), out)
         return
-    _report(lifecycle.renew(pki_, card_id, _card_key(),
-                            _card_key() if _has_sign(pki_, card_id) else None, when), out)
+    had_sign = _has_sign(pki_, card_id, ever=event_name == "reissue")
+    _report(getattr(lifecycle, event_name)(pki_, card_id, _card_key(),
+                                           _card_key() if had_sign else None, when), out)
+
+
+@_event_command("renew", "Renew both certificates (old ones revoked: superseded).")
+def renew_cmd(store_path: Path, card: str, out: Path | None, now: dt.datetime | None) -> None:
+    _replace_certificates("renew", store_path, card, out, now)
 
 
 @_event_command("change-address", "Change of address or name: new signing certificate, old "
                 "one revoked (affiliationChanged); authentication untouched.",
                 needs_resident=True)
-def change_address_cmd(store_path, card, resident_file, out, now):
+def change_address_cmd(store_path: Path, card: str, resident_file: Path, out: Path | None,
+                       now: dt.datetime | None) -> None:
+    resident = _read_resident(resident_file)
     pki_, (card_id, image) = _open(store_path), _card(card)
-    resident = Resident.from_json(resident_file.read_text(encoding="utf-8"))
     when = now or _parse_time(None)
     if image is not None:
         from ..cardsim.perso import reissue as cardimage
@@ -205,17 +201,8 @@ def change_address_cmd(store_path, card, resident_file, out, now):
 
 
 @_event_command("reissue", "Reissue a card's certificates after loss.")
-def reissue_cmd(store_path, card, out, now):
-    pki_, (card_id, image) = _open(store_path), _card(card)
-    when = now or _parse_time(None)
-    if image is not None:
-        from ..cardsim.perso import reissue as cardimage
-
-        _report(cardimage.reissue(pki_, image, when), out)
-        return
-    had_sign = any(r.role is Role.SIGN for r in pki_.store.card_certificates(card_id))
-    _report(lifecycle.reissue(pki_, card_id, _card_key(), _card_key() if had_sign else None,
-                              when), out)
+def reissue_cmd(store_path: Path, card: str, out: Path | None, now: dt.datetime | None) -> None:
+    _replace_certificates("reissue", store_path, card, out, now)
 
 
 def _simple_event(name: str, help_text: str, event) -> None:
@@ -274,7 +261,7 @@ def rollover(store_path: Path, kind: str, now: dt.datetime | None) -> None:
 @now_option
 def publish(store_path: Path, out: Path, delta_only: bool, now: dt.datetime | None) -> None:
     """Issue and write CRLs, delta CRLs and ARLs for every CA generation (DER)."""
-    from .publish import publish as do_publish
+    from ..jpki.publish import publish as do_publish
 
     for path in do_publish(_open(store_path), out, now or _parse_time(None),
                            complete=not delta_only):
@@ -297,9 +284,9 @@ def serve(store_path: Path, crl_dir: Path, host: str, port: int | None, fail: st
     """Serve CRLs and OCSP over HTTP on a loopback address."""
     from urllib.parse import urlsplit
 
-    from .ocsp import FailureMode, OCSPResponder
-    from .publish import publish as publish_crls
-    from .server import LoopbackOnly, RevocationServer, check_loopback
+    from ..jpki.ocsp import FailureMode, OCSPResponder
+    from ..jpki.publish import publish as publish_crls
+    from ..jpki.server import LoopbackOnly, RevocationServer, check_loopback
 
     try:
         check_loopback(host)  # before anything is published: a refused command changes nothing
@@ -322,23 +309,6 @@ def serve(store_path: Path, crl_dir: Path, host: str, port: int | None, fail: st
         server.shutdown()
 
 
-def _load_pem_bundle(path: Path, marker: str) -> list[bytes]:
-    """DER blobs of every PEM block of one kind in a file (or a single DER file)."""
-    data = path.read_bytes()
-    if not data.strip():
-        return []
-    if b"-----BEGIN" not in data:
-        return [data]
-    import base64
-
-    blobs = []
-    begin, end = f"-----BEGIN {marker}-----".encode(), f"-----END {marker}-----".encode()
-    for chunk in data.split(begin)[1:]:
-        body = chunk.split(end)[0]
-        blobs.append(base64.b64decode(b"".join(body.split())))
-    return blobs
-
-
 @pki.command()
 @click.argument("certificate", type=click.Path(exists=True, path_type=Path))
 @click.option("--anchors", type=click.Path(exists=True, path_type=Path), multiple=True,
@@ -359,13 +329,13 @@ def verify(certificate: Path, anchors: tuple[Path, ...], intermediates: tuple[Pa
            crls: tuple[Path, ...], ocsp_response: tuple[Path, ...], store_path: Path | None,
            at: dt.datetime | None, method: str, nonce: str | None, fetch: bool) -> None:
     """Validate an end-entity certificate. Prints the verdict; exit status 0 only if valid."""
-    from .validate import Policy, RevocationMethod, Validator
+    from ..jpki.validate import Policy, RevocationMethod, Validator
 
     try:
         anchor_certs = [x509.load_der_x509_certificate(d) for p in anchors
-                        for d in _load_pem_bundle(p, "CERTIFICATE")]
+                        for d in load_bundle(p, "CERTIFICATE")]
         others = [x509.load_der_x509_certificate(d) for p in intermediates
-                  for d in _load_pem_bundle(p, "CERTIFICATE")]
+                  for d in load_bundle(p, "CERTIFICATE")]
     except ValueError as exc:
         raise click.ClickException(f"unreadable anchor or intermediate: {exc}") from exc
     if store_path is not None:
@@ -377,12 +347,12 @@ def verify(certificate: Path, anchors: tuple[Path, ...], intermediates: tuple[Pa
     policy = Policy(methods=methods, ocsp_nonce=bytes.fromhex(nonce) if nonce else None)
     fetcher = None
     if fetch:
-        from .fetch import http_fetch as fetcher
+        from ..jpki.fetch import http_fetch as fetcher
     validator = Validator(anchor_certs, others,
-                          [d for p in crls for d in _load_pem_bundle(p, "X509 CRL")],
+                          [d for p in crls for d in load_bundle(p, "X509 CRL")],
                           [p.read_bytes() for p in ocsp_response if p.stat().st_size],
                           policy=policy, fetcher=fetcher)
-    blobs = _load_pem_bundle(certificate, "CERTIFICATE")
+    blobs = load_bundle(certificate, "CERTIFICATE")
     result = validator.validate(blobs[0] if blobs else b"", at)
     click.echo(result.verdict.value)
     click.echo(result.detail)
@@ -409,9 +379,9 @@ def synth(entries: int, out: Path, issuer_out: Path | None, seed: int,
           now: dt.datetime | None) -> None:
     """Generate a large, realistic CRL signed by a throwaway CA."""
     from ..fsutil import atomic_write
-    from .ca import CertificateAuthority
-    from .crlsynth import synthesize_crl
-    from .profile import SIGN_CA
+    from ..jpki.ca import CertificateAuthority
+    from ..jpki.crlsynth import synthesize_crl
+    from ..jpki.profile import SIGN_CA
 
     when = (now or _parse_time(None)).replace(microsecond=0)
     ca = CertificateAuthority.create(SIGN_CA, when - dt.timedelta(days=365 * 6))
@@ -429,47 +399,3 @@ def synth(entries: int, out: Path, issuer_out: Path | None, seed: int,
     if issuer_out is not None:
         atomic_write(issuer_out, ca.certificate.public_bytes(serialization.Encoding.PEM))
     click.echo(f"{out}: {entries} entries, {len(der)} bytes")
-
-
-@click.group()
-def vectors() -> None:
-    """Vendor revocation test vectors."""
-
-
-@vectors.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("vectors/revocation"),
-              show_default=True)
-def build(out: Path) -> None:
-    """Write the revocation vectors (deterministic) and their manifest."""
-    from .vectors import build_vectors
-
-    cases = build_vectors(out)
-    click.echo(f"{len(cases)} cases written to {out}")
-
-
-@vectors.command()
-@click.option("--dir", "directory", type=click.Path(exists=True, path_type=Path),
-              default=Path("vectors/revocation"), show_default=True)
-@click.option("--validator", "template", default=None,
-              help="Command template run per case; fields: {dir} {cert} {anchors} "
-                   "{intermediates} {chain} {crls} {crls_der} {ocsp} {time} {epoch} {method} "
-                   "{nonce}. "
-                   "Exit status 0 means valid. Default: this project's validator, in process.")
-@click.option("--timeout", type=float, default=60.0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
-def run(directory: Path, template: str | None, timeout: float, as_json: bool) -> None:
-    """Run a validator over every case and print a pass/fail table."""
-    from .vectors import run_vectors
-
-    results = run_vectors(directory, template, timeout)
-    if as_json:
-        click.echo(json.dumps([r._asdict() for r in results], indent=2))
-    else:
-        width = max((len(r.case_id) for r in results), default=4)
-        click.echo(f"{'case':<{width}}  {'expected':<28} {'got':<28} result")
-        for r in results:
-            click.echo(f"{r.case_id:<{width}}  {r.expected:<28} {r.got:<28} "
-                       f"{'PASS' if r.passed else 'FAIL'}")
-    passed = sum(r.passed for r in results)
-    click.echo(f"{passed} passed, {len(results) - passed} failed")
-    sys.exit(0 if passed == len(results) else 1)

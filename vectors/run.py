@@ -1,0 +1,88 @@
+"""``mynacard vectors run``: a validator (this project's, in process, or any command) over
+every case of a manifest, with a pass/fail per case."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shlex
+import subprocess
+from pathlib import Path
+from typing import NamedTuple
+
+from cryptography import x509
+
+from ..jpki.pem import load_bundle
+from ..jpki.validate import Policy, RevocationMethod, Validator, Verdict
+from .cases import MANIFEST
+
+
+class RunResult(NamedTuple):
+    case_id: str
+    expected: str
+    got: str
+    passed: bool
+
+
+def _expected_text(entry: dict) -> str:
+    exp = entry["expected"]
+    return exp["verdict"] + (f" ({exp['reason']})" if exp["reason"] else "")
+
+
+def run_case_in_process(root: Path, entry: dict) -> RunResult:
+    d = root / entry["id"]
+
+    methods = {"crl": (RevocationMethod.CRL,), "ocsp": (RevocationMethod.OCSP,)}[entry["method"]]
+    nonce = bytes.fromhex(entry["ocsp_nonce"]) if entry["ocsp_nonce"] else None
+    validator = Validator(
+        [x509.load_der_x509_certificate(b) for b in load_bundle(d / "anchors.pem",
+                                                                      "CERTIFICATE")],
+        [x509.load_der_x509_certificate(b) for b in load_bundle(d / "intermediates.pem",
+                                                                      "CERTIFICATE")],
+        sorted((p.read_bytes() for p in d.glob("crl-*.der")), key=len),
+        [b for b in [(d / "ocsp.der").read_bytes()] if b],
+        policy=Policy(methods=methods, ocsp_nonce=nonce))
+    when = dt.datetime.fromisoformat(entry["validation_time"].replace("Z", "+00:00"))
+    result = validator.validate(load_bundle(d / "cert.pem", "CERTIFICATE")[0], when)
+    got = result.verdict.value + (f" ({result.reason.value})" if result.reason else "")
+    return RunResult(entry["id"], _expected_text(entry), got, got == _expected_text(entry))
+
+
+def run_case_command(root: Path, entry: dict, template: str, timeout: float) -> RunResult:
+    d = root / entry["id"]
+    when = dt.datetime.fromisoformat(entry["validation_time"].replace("Z", "+00:00"))
+    fields = {
+        "dir": str(d), "cert": str(d / "cert.pem"), "anchors": str(d / "anchors.pem"),
+        "intermediates": str(d / "intermediates.pem"), "chain": str(d / "chain.pem"),
+        "crls": str(d / "crls.pem"),
+        "crls_der": " ".join(str(p) for p in sorted(d.glob("crl-*.der"))),
+        "ocsp": str(d / "ocsp.der"), "time": entry["validation_time"],
+        "epoch": str(int(when.timestamp())), "method": entry["method"],
+        "nonce": entry["ocsp_nonce"] or "",
+    }
+    argv = shlex.split(template.format(**{k: shlex.quote(v) if k != "crls_der" else v
+                                          for k, v in fields.items()}))
+    expected_valid = entry["expected"]["result"] == "valid"
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return RunResult(entry["id"], _expected_text(entry), f"error: {exc}"[:40], False)
+    first = proc.stdout.decode(errors="replace").strip().split("\n")[0].strip()
+    known = {v.value for v in Verdict}
+    got = first if first in known else ("valid" if proc.returncode == 0 else "invalid")
+    passed = (proc.returncode == 0) == expected_valid
+    if first in known:
+        passed = passed and first == entry["expected"]["verdict"]
+    return RunResult(entry["id"], entry["expected"]["verdict"], got, passed)
+
+
+def run_vectors(root: Path, template: str | None = None, timeout: float = 60.0
+                ) -> list[RunResult]:
+    manifest = json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8"))
+    results = []
+    for entry in manifest["cases"]:
+        if template is None:
+            results.append(run_case_in_process(Path(root), entry))
+        else:
+            results.append(run_case_command(Path(root), entry, template, timeout))
+    return results
