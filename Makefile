@@ -26,12 +26,13 @@ setup: $(STAMP)
 demo: setup
 	$(VENV)/bin/mynacard demo --out demo-out
 
-test: setup
-	$(PY) -m ruff check .
+test: lint
 	$(PY) -m pytest -n 2 --dist loadgroup
 
+# ruff, and the import contracts of the layers (pyproject.toml [tool.importlinter]).
 lint: setup
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) bench/run.py

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.perso.issue import issue_card
 from mynacard.cardsim.perso.persona import load_persona

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.perso.issue import issue_card
 from mynacard.cardsim.perso.persona import Persona, load_persona

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from asn1crypto import parser
+
 from mynacard.cardsim.card import VirtualCard
 
 JPKI_AID = "D392F000260100000001"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mynacard.iso7816.apdu import APDUFormatError, CommandAPDU, ResponseAPDU
 from mynacard.iso7816.sw import SW, describe
 

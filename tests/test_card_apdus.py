@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from helpers import SELECT_JPKI, apdu, der_object, select_ef, verify_apdu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.facts.digest_info import encode_digest_info
 from mynacard.iso7816.sw import SW

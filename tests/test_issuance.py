@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+
 from mynacard.cardsim.perso.persona import Persona
 from mynacard.client.jpki import JPKIClient, JPKIKey
 from mynacard.jpki.profile import OID, certificate_expiry, read_sign_certificate_facts

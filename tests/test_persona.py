@@ -10,6 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import PERSONAS, TEST_TODAY
+
 from mynacard.cardsim.perso.persona import PersonError, load_persona, parse_persona
 from mynacard.cli import main
 from mynacard.facts.person import validate_my_number

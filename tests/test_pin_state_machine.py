@@ -13,6 +13,7 @@ from helpers import SELECT_JPKI, apdu, select_ef, verify_apdu
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.perso.issue import issue_card
 from mynacard.facts.digest_info import encode_digest_info

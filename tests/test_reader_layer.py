@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from mynacard.readers.base import CardConnection, CardRemovedError, NoCardError, NoReaderError
 from mynacard.readers.registry import open_reader
 from mynacard.readers.simulator import SimulatorReader

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mynacard.cardsim.signing import raw_pkcs1_v15_sign, sign_pkcs1_v15_payload
 from mynacard.facts.digest_info import (
     HASH_NAMES,

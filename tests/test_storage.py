@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import SELECT_JPKI, apdu, select_ef, verify_apdu
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.storage import CardImageError, CardImageInUseError, CardStore
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from mynacard.client.records import load_trust_anchors
 
 CODE_A = "537686677188"

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+
 from mynacard.cardsim.storage import CardStore
 from mynacard.cli import main
-
 from tests.aps.conftest import CODE_A, CODE_B
 
 

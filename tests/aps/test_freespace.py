@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers import apdu, select_ef, verify_apdu
+
 from mynacard.cardsim.applets import LOAD_FILES, Applet
 from mynacard.cardsim.application import CLA_PROPRIETARY
 from mynacard.cardsim.card import VirtualCard

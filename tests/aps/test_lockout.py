@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from helpers import apdu, select_ef, verify_apdu
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.perso.issue import issue_card
 from mynacard.cardsim.perso.persona import PersonError, load_persona, parse_persona
-
 from tests.aps.conftest import BIRTH, CODE_A, CODE_B, RESIDENT_PIN, TEXT_PIN
 
 TEXT, VISUAL = "D3921000310001010408", "D3921000310001010402"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+
 from mynacard.cardsim.storage import CardStore
 from mynacard.client.cardinfo import CardInfoClient
 from mynacard.client.records import CardDataError, TamperedError, UntrustedError
@@ -21,7 +22,6 @@ from mynacard.facts import cvc
 from mynacard.iso7816.tlv import ber_read_header
 from mynacard.jpki.ca import new_rsa_key
 from mynacard.readers.simulator import SimulatorReader
-
 from tests.aps.conftest import CODE_A, CODE_B, TEXT_PIN
 
 

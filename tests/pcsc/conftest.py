@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.vpcd import VpcdBridge
 from mynacard.readers.pcscd import (

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+
 from mynacard.cli import main
 
 from .conftest import AUTH_PIN, PcscSandbox, copy_image

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+
 from mynacard.cardsim.card import APPLICATIONS, VirtualCard
 from mynacard.iso7816.apdu import CommandAPDU
 from mynacard.iso7816.sw import SW

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from mynacard.readers import open_reader
 from mynacard.readers.pcsc import PcscUnavailableError, list_pcsc_readers
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.iso7816.apdu import CommandAPDU
 from mynacard.iso7816.sw import SW

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.vpcd import GET_ATR, POWER_ON
 from mynacard.readers.pcscd import free_port_pair

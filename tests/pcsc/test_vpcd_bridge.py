@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+
 from mynacard.cardsim.vpcd import GET_ATR, POWER_OFF, POWER_ON, RESET, VpcdBridge, frame
 
 from .fake_vpcd import FakeVpcd

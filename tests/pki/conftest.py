@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from mynacard.facts.person import Resident, Sex
 from mynacard.jpki.ca import SimulatorPKI, new_rsa_key, store_path
 from mynacard.jpki.profile import SIGN_CA

@@ -10,6 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.perso import reissue as cardimage
 from mynacard.cardsim.perso.issue import PKI_CARD_ID, issue_card

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mynacard.jpki import crlindex
 from mynacard.jpki.crlindex import CRLFormatError, CRLIndex
 from mynacard.jpki.crlsynth import synthesize_crl

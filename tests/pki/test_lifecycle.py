@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+
 from mynacard.facts.person import Resident
 from mynacard.jpki import lifecycle
 from mynacard.jpki.ca import SimulatorPKI, store_path

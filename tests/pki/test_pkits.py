@@ -13,6 +13,7 @@ from pathlib import Path
 import cryptography_vectors
 import pytest
 from cryptography import x509
+
 from mynacard.jpki.validate import Policy, RevocationMethod, Validator
 
 DATA = Path(cryptography_vectors.__file__).parent / "x509" / "PKITS_data"

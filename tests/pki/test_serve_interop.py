@@ -16,6 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
+
 from mynacard.jpki import lifecycle
 from mynacard.jpki.fetch import http_fetch
 from mynacard.jpki.ocsp import FailureMode, OCSPResponder

@@ -8,6 +8,7 @@ import datetime as dt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
+
 from mynacard.jpki import lifecycle
 from mynacard.jpki.ocsp import FailureMode, OCSPResponder
 from mynacard.jpki.profile import SIGN_CA

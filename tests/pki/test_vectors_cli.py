@@ -11,6 +11,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from cryptography import x509
+
 from mynacard.cli import main
 from mynacard.vectors.build import build_vectors
 from mynacard.vectors.run import run_vectors

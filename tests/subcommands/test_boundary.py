@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers import der_object
+
 from mynacard.cli import main
 from mynacard.subcommands.common import default_pki_dir
 
