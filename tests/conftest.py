@@ -3,22 +3,17 @@ copied for each test so that tests never share card state."""
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import load_test_persona
 
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.perso.issue import issue_card
-from mynacard.cardsim.perso.persona import Persona, load_persona
 from mynacard.jpki.ca import SimulatorPKI
 from mynacard.readers.simulator import SimulatorReader
-
-PROJECT = Path(__file__).resolve().parent.parent
-PERSONAS = PROJECT / "vectors" / "personas"
-TEST_TODAY = dt.date(2026, 11, 23)
 
 
 @pytest.fixture(scope="session")
@@ -29,23 +24,19 @@ def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pki(pki_dir: Path) -> SimulatorPKI:
+def session_pki(pki_dir: Path) -> SimulatorPKI:
     return SimulatorPKI.open(pki_dir)
-
-
-def load_test_persona(name: str) -> Persona:
-    return load_persona(PERSONAS / f"{name}.yaml", today=TEST_TODAY)
 
 
 @pytest.fixture(scope="session")
 def card_templates(tmp_path_factory: pytest.TempPathFactory,
-                   pki: SimulatorPKI) -> Callable[[str], Path]:
+                   session_pki: SimulatorPKI) -> Callable[[str], Path]:
     made: dict[str, Path] = {}
 
     def template(persona_name: str) -> Path:
         if persona_name not in made:
             out = tmp_path_factory.mktemp("templates") / persona_name
-            issue_card(load_test_persona(persona_name), out, pki)
+            issue_card(load_test_persona(persona_name), out, session_pki)
             made[persona_name] = out
         return made[persona_name]
 

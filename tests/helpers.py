@@ -1,13 +1,35 @@
-"""Small helpers shared by the tests (import as ``from helpers import …``)."""
+"""Constants and small helpers shared by the tests (import as ``from helpers import …``).
+
+Identifiers and credentials are literal here on purpose: the tests' independent oracle.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
 
 from asn1crypto import parser
 
 from mynacard.cardsim.card import VirtualCard
+from mynacard.cardsim.perso.persona import Persona, load_persona
+
+PROJECT = Path(__file__).resolve().parent.parent
+PERSONAS = PROJECT / "vectors" / "personas"
+TEST_TODAY = dt.date(2026, 11, 23)
+
+# Credentials of the 黒桐 幹也 test card (vectors/personas/kokutou-mikiya.yaml).
+CODE_A = "537686677188"
+CODE_B = "55021720352285"
+BIRTH = "550217"
+TEXT_PIN = "1234"
+RESIDENT_PIN = "1234"
 
 JPKI_AID = "D392F000260100000001"
 SELECT_JPKI = "00A4040C0A" + JPKI_AID
+
+
+def load_test_persona(name: str) -> Persona:
+    return load_persona(PERSONAS / f"{name}.yaml", today=TEST_TODAY)
 
 
 def apdu(card: VirtualCard, hexstr: str) -> tuple[bytes, int]:

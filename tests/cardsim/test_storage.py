@@ -17,7 +17,7 @@ from helpers import SELECT_JPKI, apdu, select_ef, verify_apdu
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.storage import CardImageError, CardImageInUseError, CardStore
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def tries_left(card_dir: Path, fid: int = 0x0018) -> int:

@@ -8,12 +8,6 @@ import pytest
 
 from mynacard.client.records import load_trust_anchors
 
-CODE_A = "537686677188"
-CODE_B = "55021720352285"
-BIRTH = "550217"
-TEXT_PIN = "1234"
-RESIDENT_PIN = "1234"
-
 
 @pytest.fixture(scope="session")
 def anchors(pki_dir: Path, card_templates) -> dict:

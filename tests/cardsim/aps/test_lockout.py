@@ -6,12 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import apdu, select_ef, verify_apdu
+from helpers import (
+    BIRTH,
+    CODE_A,
+    CODE_B,
+    PERSONAS,
+    RESIDENT_PIN,
+    TEXT_PIN,
+    apdu,
+    select_ef,
+    verify_apdu,
+)
 
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.perso.issue import issue_card
 from mynacard.cardsim.perso.persona import PersonError, load_persona, parse_persona
-from tests.aps.conftest import BIRTH, CODE_A, CODE_B, RESIDENT_PIN, TEXT_PIN
 
 TEXT, VISUAL = "D3921000310001010408", "D3921000310001010402"
 COMMON, JUKI = "D3921000310001010100", "D3921000310001010401"
@@ -81,13 +90,13 @@ def test_blocked_at_issuance_reference(card: VirtualCard) -> None:
     assert apdu(card, verify_apdu("1234"))[1] == 0x6984
 
 
-def test_retry_limits_are_configurable(tmp_path: Path, pki) -> None:
-    source = Path(__file__).resolve().parents[2] / "vectors/personas/kokutou-mikiya.yaml"
+def test_retry_limits_are_configurable(tmp_path: Path, session_pki) -> None:
+    source = PERSONAS / "kokutou-mikiya.yaml"
     text = source.read_text(encoding="utf-8") + \
         "  retry_limits: {code_a: 5, code_b: 4, birth: 15}\n"
     (tmp_path / "p.yaml").write_text(text, encoding="utf-8")
     persona = load_persona(tmp_path / "p.yaml")
-    issue_card(persona, tmp_path / "card", pki)
+    issue_card(persona, tmp_path / "card", session_pki)
     card = VirtualCard.open(tmp_path / "card")
     card.power_on()
     for aid, fid, limit in ((TEXT, 0x0014, 5), (TEXT, 0x0015, 4), (VISUAL, 0x0011, 15),

@@ -8,12 +8,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from helpers import apdu, select_ef, verify_apdu
+from helpers import BIRTH, CODE_A, CODE_B, TEXT_PIN, apdu, select_ef, verify_apdu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mynacard.cardsim.card import VirtualCard
-from tests.aps.conftest import BIRTH, CODE_A, CODE_B, TEXT_PIN
 
 APS = {
     "text": {

@@ -8,8 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import load_test_persona
-from helpers import SELECT_JPKI, apdu, select_ef, verify_apdu
+from helpers import SELECT_JPKI, apdu, load_test_persona, select_ef, verify_apdu
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 
 from cryptography.hazmat.primitives.asymmetric import padding
-from helpers import apdu, select_ef, verify_apdu
+from helpers import BIRTH, CODE_A, CODE_B, TEXT_PIN, apdu, select_ef, verify_apdu
 
 from mynacard.cardsim.card import VirtualCard
 from mynacard.facts import cvc
 from mynacard.facts.digest_info import encode_digest_info
 from mynacard.iso7816.tlv import ber_iter, ber_read_header
-from tests.aps.conftest import BIRTH, CODE_A, CODE_B, TEXT_PIN
 
 TEXT = "00A4040C0AD3921000310001010408"
 VISUAL = "00A4040C0AD3921000310001010402"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from helpers import CODE_A, CODE_B, TEXT_PIN
 
 from mynacard.cardsim.storage import CardStore
 from mynacard.client.cardinfo import CardInfoClient
@@ -22,7 +23,6 @@ from mynacard.facts import cvc
 from mynacard.iso7816.tlv import ber_read_header
 from mynacard.jpki.ca import new_rsa_key
 from mynacard.readers.simulator import SimulatorReader
-from tests.aps.conftest import CODE_A, CODE_B, TEXT_PIN
 
 
 def rewrite(card_dir: Path, name: str, change) -> None:

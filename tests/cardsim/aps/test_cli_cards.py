@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from helpers import CODE_A, CODE_B
 
 from mynacard.cardsim.storage import CardStore
 from mynacard.cli import main
-from tests.aps.conftest import CODE_A, CODE_B
 
 
 def run(*args: str, env: dict[str, str] | None = None):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import PERSONAS, TEST_TODAY
+from helpers import PERSONAS, TEST_TODAY
 
 from mynacard.cardsim.perso.persona import PersonError, load_persona, parse_persona
 from mynacard.cli import main

@@ -8,11 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import load_test_persona
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+from helpers import load_test_persona
 
 from mynacard.cardsim.perso.persona import Persona
 from mynacard.client.jpki import JPKIClient, JPKIKey
