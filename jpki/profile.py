@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from ..facts.person import Resident, jpki_birth_date
+from ..facts.person import Resident, jpki_birth_date, nth_birthday_after
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
@@ -173,19 +173,6 @@ def _key_usage(*, digital_signature: bool = False, non_repudiation: bool = False
         key_encipherment=False, data_encipherment=False, key_agreement=False,
         key_cert_sign=key_cert_sign, crl_sign=crl_sign, encipher_only=False,
         decipher_only=False)
-
-
-def nth_birthday_after(issued: dt.date, birth_date: dt.date, n: int) -> dt.date:
-    """The n-th birthday strictly after ``issued``; 29 February falls on 28 February in
-    common years."""
-    def birthday_in(year: int) -> dt.date:
-        try:
-            return birth_date.replace(year=year)
-        except ValueError:
-            return dt.date(year, 2, 28)
-
-    first_year = issued.year if birthday_in(issued.year) > issued else issued.year + 1
-    return birthday_in(first_year + n - 1)
 
 
 def certificate_expiry(issued: dt.date, birth_date: dt.date, card_expiry: dt.date) -> dt.datetime:
