@@ -32,7 +32,7 @@ import hashlib
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..facts.cvc import LONG_FORM, CVCAuthority, KeyId, encode_public_key
+from ..facts.cvc import CVCAuthority, KeyId, encode_public_key
 from ..facts.pins import BLOCKED_AT_ISSUANCE, CODE_A, CODE_B, TEXT_PIN
 from ..facts.text import (
     AID,
@@ -58,7 +58,7 @@ from ..facts.text import (
     TAG_SIGNED_KEY_SIGNATURE,
     BasicFour,
 )
-from ..iso7816.tlv import ber_encode
+from ..iso7816.tlv import card_record_encode
 from .application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
 from .files import ALWAYS, BinaryEF, KeyEF, KeyUsage, OpaqueEF, PinEF, after_verify
 
@@ -104,27 +104,28 @@ AP_INFO_KEY_ID = KeyId("9000034")
 
 def integrity_ef(my_number_file: bytes, basic_four: BasicFour, signer: CVCAuthority) -> bytes:
     """EF 0003 (336 bytes): SHA-256 of all of EF 0001, of DF22..DF25, and a signature."""
-    digests = (ber_encode(TAG_MY_NUMBER_DIGEST, hashlib.sha256(my_number_file).digest())
-               + ber_encode(TAG_ATTRIBUTES_DIGEST, hashlib.sha256(basic_four.fields()).digest()))
-    signature = ber_encode(TAG_INTEGRITY_SIGNATURE, signer.sign(digests), LONG_FORM)
-    return ber_encode(TAG_INTEGRITY, digests + signature, LONG_FORM)
+    digests = (card_record_encode(TAG_MY_NUMBER_DIGEST, hashlib.sha256(my_number_file).digest())
+               + card_record_encode(TAG_ATTRIBUTES_DIGEST,
+                                    hashlib.sha256(basic_four.fields()).digest()))
+    signature = card_record_encode(TAG_INTEGRITY_SIGNATURE, signer.sign(digests))
+    return card_record_encode(TAG_INTEGRITY, digests + signature)
 
 
 def ap_info_ef(trailer: bytes) -> bytes:
     """EF 0005: DF41 identification, DF42 key ID, DF43 32 opaque bytes + 96 × FF."""
     if len(trailer) != 32:
         raise ValueError("the DF43 trailer is 32 bytes")
-    return ber_encode(TAG_AP_INFO, ber_encode(0xDF41, AP_IDENTIFICATION)
-                      + ber_encode(0xDF42, AP_INFO_KEY_ID.encode())
-                      + ber_encode(0xDF43, trailer + b"\xff" * 96, LONG_FORM), LONG_FORM)
+    return card_record_encode(TAG_AP_INFO, card_record_encode(0xDF41, AP_IDENTIFICATION)
+                              + card_record_encode(0xDF42, AP_INFO_KEY_ID.encode())
+                              + card_record_encode(0xDF43, trailer + b"\xff" * 96))
 
 
 def session_key_ef(key: rsa.RSAPublicKey) -> bytes:
-    return ber_encode(0xA1, encode_public_key(key), LONG_FORM)
+    return card_record_encode(0xA1, encode_public_key(key))
 
 
 def signed_key_ef(key: rsa.RSAPublicKey, signer: CVCAuthority) -> bytes:
     """EF 0007: the AP key's public half (DF51) and the issuer's signature over that TLV."""
-    public = ber_encode(TAG_SIGNED_KEY_PUBLIC, encode_public_key(key), LONG_FORM)
-    signature = ber_encode(TAG_SIGNED_KEY_SIGNATURE, signer.sign(public), LONG_FORM)
-    return ber_encode(TAG_SIGNED_KEY, public + signature, LONG_FORM)
+    public = card_record_encode(TAG_SIGNED_KEY_PUBLIC, encode_public_key(key))
+    signature = card_record_encode(TAG_SIGNED_KEY_SIGNATURE, signer.sign(public))
+    return card_record_encode(TAG_SIGNED_KEY, public + signature)

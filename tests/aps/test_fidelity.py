@@ -1,0 +1,150 @@
+"""Issue 9, card fidelity: each test sends what a named client of the real card sends and
+checks the answer against literal bytes (the independent oracle), not against the encoder
+that produced them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import apdu
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mynacard.cardsim.card import VirtualCard
+from mynacard.cardsim.perso.issue import issue_card
+from mynacard.cardsim.perso.persona import parse_persona
+from mynacard.client.text import TextClient, parse_basic_four
+from mynacard.facts.text import BasicFour
+from mynacard.iso7816.tlv import ber_read_header, card_record_encode, card_record_length
+from mynacard.readers.simulator import SimulatorReader
+
+from tests.aps.conftest import TEXT_PIN
+from tests.conftest import PERSONAS, TEST_TODAY
+
+SELECT_TEXT = "00A4040C0AD3921000310001010408"
+SELECT_VISUAL = "00A4040C0AD3921000310001010402"
+SELECT_JPKI = "00A4040C0AD392F000260100000001"
+SELECT_COMMON = "00A4040C0AD3921000310001010100"
+
+# 35 full-width characters, 105 UTF-8 bytes: the address field stays short-form (mnbcard reads
+# one length byte per field) while the whole record grows past 127 bytes.
+LONG_ADDRESS = "東京都清瀬市観布子南１２－７－２０２観布子南マンション第一二棟三〇二号"
+
+
+# -- item 2: lengths as the card writes them -------------------------------------------------
+
+@pytest.mark.parametrize(("length", "expected"), [
+    (0, "00"), (0x7F, "7F"), (0x80, "820080"), (0x86, "820086"), (0x9F, "82009F"),
+    (0xFF, "8200FF"), (0x100, "820100"), (0x14B, "82014B"), (0xFFFF, "82FFFF"),
+])
+def test_card_record_length_is_short_to_127_then_82(length: int, expected: str) -> None:
+    assert card_record_length(length) == bytes.fromhex(expected)
+
+
+def test_card_record_length_refuses_what_82_cannot_hold() -> None:
+    with pytest.raises(ValueError):
+        card_record_length(0x10000)
+    with pytest.raises(ValueError):
+        card_record_length(-1)
+
+
+def test_long_four_facts_record_is_ff20_82_00_ll() -> None:
+    four = BasicFour("黒桐\u3000幹也", LONG_ADDRESS, dt.date(1980, 2, 17), "1")
+    expected = (bytes.fromhex("FF20820098" "DF2108" "0010" "0022" "008E" "0099" "DF220F")
+                + "黒桐\u3000幹也".encode() + bytes.fromhex("DF2369") + LONG_ADDRESS.encode()
+                + bytes.fromhex("DF2408" "3139383030323137" "DF2501" "31"))
+    assert four.encode() == expected
+
+
+def _issue(pki, tmp_path: Path, **changes) -> Path:
+    data = yaml.safe_load((PERSONAS / "kokutou-mikiya.yaml").read_text(encoding="utf-8"))
+    data.update(changes)
+    out = tmp_path / "card"
+    issue_card(parse_persona(data, today=TEST_TODAY), out, pki)
+    return out
+
+
+def test_mnbcard_reads_a_long_address_record(pki, anchors, tmp_path: Path) -> None:
+    """lanesky/mnbcard: one 256-byte read, then the DF21 offsets' low bytes at file bytes
+    9/11/13/15 — which only holds with the 5-byte ``FF 20 82 00 LL`` header."""
+    card_dir = _issue(pki, tmp_path, address=LONG_ADDRESS)
+    card = VirtualCard.open(card_dir)
+    card.power_on()
+    try:
+        for command in (SELECT_TEXT, "00A4020C020011", "0020008004" + b"1234".hex(),
+                        "00A4020C020002"):
+            assert apdu(card, command)[1] == 0x9000, command
+        data, sw = apdu(card, "00B0000000")
+        assert sw == 0x9000
+        assert data[:5] == bytes.fromhex("FF20820098")
+
+        def parse_attr(pos: int) -> bytes:  # mnbcard's _parse_attr
+            assert data[pos] == 0xDF
+            return data[pos + 3:pos + 3 + data[pos + 2]]
+
+        assert parse_attr(data[9]).decode() == "黒桐\u3000幹也"
+        assert parse_attr(data[11]).decode() == LONG_ADDRESS
+        assert parse_attr(data[13]) == b"19800217" and parse_attr(data[15]) == b"1"
+    finally:
+        card.close()
+    # The integrity record's DF32 covers the same bytes: the verifying client agrees.
+    with SimulatorReader.for_image(card_dir).connect() as conn:
+        assert TextClient(conn, anchors).read(pin=TEXT_PIN).basic_four.address == LONG_ADDRESS
+
+
+def _headers(raw: bytes) -> list[tuple[bytes, int]]:
+    """(length bytes, value length) of the outer TLV and of each field inside it."""
+    outer = ber_read_header(raw)
+    out = [(raw[2:outer.header_length], outer.value_length)]
+    pos = outer.header_length
+    while pos < outer.total_length:
+        header = ber_read_header(raw, pos)
+        out.append((raw[pos + 2:pos + header.header_length], header.value_length))
+        pos += header.total_length
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=201),
+       address=st.text(st.characters(exclude_categories=("Cs",)), max_size=200),
+       birth=st.dates(dt.date(1868, 9, 8), dt.date(2026, 1, 1)),
+       sex=st.sampled_from("1290"))
+def test_any_four_facts_round_trip_with_the_card_length_rule(name: str, address: str,
+                                                             birth: dt.date, sex: str) -> None:
+    four = BasicFour(name, address, birth, sex)
+    raw = four.encode()
+    parsed, covered = parse_basic_four(raw + b"\xff" * 7)  # filler after the record is ignored
+    assert parsed == four and covered == four.fields()
+    for length_bytes, length in _headers(raw):
+        if length < 0x80:
+            assert length_bytes == bytes((length,))
+        else:
+            assert length_bytes == b"\x82" + length.to_bytes(2, "big")
+
+
+def test_visual_security_code_image_uses_the_short_form(card: VirtualCard) -> None:
+    """jpki/myna ``visual``: its asn1 fork rejects ``DF 2A 82 00 6E`` as non-minimal."""
+    assert apdu(card, SELECT_VISUAL)[1] == 0x9000
+    assert apdu(card, "00A4020C020013")[1] == 0x9000
+    assert apdu(card, "002000800C" + b"537686677188".hex())[1] == 0x9000
+    assert apdu(card, "00A4020C020002")[1] == 0x9000
+    face = b""
+    while True:
+        data, sw = apdu(card, f"00B0{len(face):04X}00")
+        if sw == 0x6B00:
+            break
+        assert sw == 0x9000
+        face += data
+    offsets = face[8:8 + 18]
+    security_code = int.from_bytes(offsets[-2:], "big")
+    header = ber_read_header(face, security_code)
+    assert header.tag == 0xDF2A and header.value_length < 0x80
+    assert face[security_code:security_code + 3] == bytes((0xDF, 0x2A, header.value_length))
+
+
+def test_card_record_encode_keeps_cv_certificate_bytes() -> None:
+    assert card_record_encode(0x5F4E, bytes(0x129))[:5] == bytes.fromhex("5F4E820129")
+    assert card_record_encode(0x7F21, bytes(0x233))[:5] == bytes.fromhex("7F21820233")
+    assert card_record_encode(0x90, bytes(3)) == bytes.fromhex("9003000000")
