@@ -9,7 +9,7 @@ EF    content                                     read after VERIFY of
 0002  基本4情報 ``FF 20`` {DF21..DF25}             PIN 0011 or 照合番号B 0015
 0003  integrity record ``FF 30`` {DF31..DF33}      PIN or either 照合番号
 0004  CV certificate ``7F 21``                     free
-0005  AP basic info ``FF 40`` {DF41..DF43}         free
+0005  AP basic info ``FF 40`` {DF41..DF43} + FF    free; 256 bytes (TLV, then FF filler)
 0006  session-key encryption public key ``A1``     PIN or either 照合番号
 0007  signed AP public key ``FF 50`` {DF51, DF52}  PIN or either 照合番号
 0008  unknown (16 × FF)                            selectable, never readable
@@ -36,6 +36,7 @@ from ..facts.cvc import CVCAuthority, KeyId, encode_public_key
 from ..facts.pins import BLOCKED_AT_ISSUANCE, CODE_A, CODE_B, TEXT_PIN
 from ..facts.text import (
     AID,
+    AP_INFO_EF_SIZE,
     EF_AP_INFO,
     EF_AP_KEY,
     EF_ATTRIBUTES,
@@ -48,6 +49,7 @@ from ..facts.text import (
     EF_PIN,
     EF_SESSION_KEY,
     EF_SIGNED_KEY,
+    FILLER,
     TAG_AP_INFO,
     TAG_ATTRIBUTES_DIGEST,
     TAG_INTEGRITY,
@@ -112,12 +114,14 @@ def integrity_ef(my_number_file: bytes, basic_four: BasicFour, signer: CVCAuthor
 
 
 def ap_info_ef(trailer: bytes) -> bytes:
-    """EF 0005: DF41 identification, DF42 key ID, DF43 32 opaque bytes + 96 × FF."""
+    """EF 0005 (256 bytes): ``FF 40 82 00 9F`` {DF41 identification, DF42 key ID, DF43 32
+    opaque bytes + 96 × FF}, then FF filler to the EF size clients insist on."""
     if len(trailer) != 32:
         raise ValueError("the DF43 trailer is 32 bytes")
-    return card_record_encode(TAG_AP_INFO, card_record_encode(0xDF41, AP_IDENTIFICATION)
-                              + card_record_encode(0xDF42, AP_INFO_KEY_ID.encode())
-                              + card_record_encode(0xDF43, trailer + b"\xff" * 96))
+    record = card_record_encode(TAG_AP_INFO, card_record_encode(0xDF41, AP_IDENTIFICATION)
+                                + card_record_encode(0xDF42, AP_INFO_KEY_ID.encode())
+                                + card_record_encode(0xDF43, trailer + b"\xff" * 96))
+    return record + bytes((FILLER,)) * (AP_INFO_EF_SIZE - len(record))
 
 
 def session_key_ef(key: rsa.RSAPublicKey) -> bytes:

@@ -6,7 +6,7 @@ Files and access at a glance (``FILES`` below is the authority):
 EF    content                                               read after VERIFY of
 ====  ====================================================  ===========================
 0001  age record ``FF 10`` {DF11 birth, DF12 key, DF13 sig}   生年月日 key 0011
-0002  card face ``FF 20`` {DF21 offsets, DF22..DF2A}          照合番号A 0013 or B 0012
+0002  card face ``FF 20`` {DF21 offsets, DF22..DF2A} + FF     照合番号A 0013 or B 0012
 0003  AP basic info ``FF 30`` {DF31..DF35}                    free
 0004  CV certificate ``7F 21``                                free
 0005  個人番号 image ``FF 40`` {DF41 PNG, DF42 key, DF43 sig}  照合番号A 0013
@@ -50,6 +50,7 @@ from ..facts.visual import (
     EF_NUMBER_IMAGE,
     EF_UNKNOWN,
     FACE_TAGS,
+    FILLER,
     TAG_ADDRESS_IMAGE,
     TAG_AGE,
     TAG_AGE_BIRTH,
@@ -151,7 +152,24 @@ def face_ef(face: CardFace, card_key: rsa.RSAPublicKey, signer: CVCAuthority) ->
         offsets += pos.to_bytes(2, "big")
         pos += len(tlvs[tag])
     body = card_record_encode(TAG_OFFSETS, offsets) + b"".join(tlvs[t] for t in FACE_TAGS)
-    return card_record_encode(TAG_FACE, body)
+    return face_filler(card_record_encode(TAG_FACE, body))
+
+
+FACE_PAGE = 256
+"""The page an Android sample reads the face EF in (``00 B0 <i> 00 00``)."""
+
+
+def face_filler(record: bytes) -> bytes:
+    """The face EF's physical content: the record, then FF filler up to the next whole
+    256-byte page, at least one byte of it.
+
+    A client (an Android sample, ``readVisualFileBinary``) reads pages ``00 B0 i 00 00``
+    until the last byte of a page is FF, so the page holding the record's end (or the one
+    after it, when the record ends on a page boundary) must end in FF; the EF size of a
+    real card is not published, this is the smallest that satisfies that reader.
+    """
+    filler = FACE_PAGE - len(record) % FACE_PAGE
+    return record + bytes((FILLER,)) * filler
 
 
 def ap_info_ef(municipality_code: str, reference: bytes) -> bytes:

@@ -47,6 +47,10 @@ TAG_SIGNED_KEY = 0xFF50
 TAG_SIGNED_KEY_PUBLIC, TAG_SIGNED_KEY_SIGNATURE = 0xDF51, 0xDF52
 
 MY_NUMBER_FILLER = b"\xff\xff"
+AP_INFO_EF_SIZE = 256
+"""EF 0005 is 256 bytes, the ``FF 40`` TLV then ``FF`` filler: jpki/myna ``text info`` reads
+``00 B0 00 00 00`` and pymyna ``00 B0 00 00 00 01 00``, and both reject any other size."""
+FILLER = 0xFF
 
 
 def my_number_ef(number: str) -> bytes:

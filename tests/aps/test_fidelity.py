@@ -148,3 +148,54 @@ def test_card_record_encode_keeps_cv_certificate_bytes() -> None:
     assert card_record_encode(0x5F4E, bytes(0x129))[:5] == bytes.fromhex("5F4E820129")
     assert card_record_encode(0x7F21, bytes(0x233))[:5] == bytes.fromhex("7F21820233")
     assert card_record_encode(0x90, bytes(3)) == bytes.fromhex("9003000000")
+
+
+# -- item 1: text AP EF 0005 is 256 bytes ------------------------------------------------------
+
+def _text_ap_info(card: VirtualCard, read_command: str) -> bytes:
+    assert apdu(card, SELECT_TEXT)[1] == 0x9000
+    assert apdu(card, "00A4020C020005")[1] == 0x9000
+    data, sw = apdu(card, read_command)
+    assert sw == 0x9000
+    return data
+
+
+@pytest.mark.parametrize("read_command", [
+    "00B0000000",      # jpki/myna Go ReadBasicInfo: one short read, len(data) must be 256
+    "00B00000000100",  # hebingchang/pymyna get_basic_info: extended Le 256, asserts 256
+])
+def test_text_ap_info_is_256_bytes_as_myna_and_pymyna_read_it(card: VirtualCard,
+                                                              read_command: str) -> None:
+    data = _text_ap_info(card, read_command)
+    assert len(data) == 256
+    assert data[:5] == bytes.fromhex("FF4082009F")
+    assert data[5:12] == bytes.fromhex("DF410401030E01") and data[12:15] == bytes.fromhex("DF4210")
+    assert data[31:35] == bytes.fromhex("DF438200") and data[35] == 0x80
+    assert data[5 + 0x9F:] == b"\xff" * (256 - 5 - 0x9F)
+    # Nothing after the 256 bytes: the next offset is outside the EF.
+    assert apdu(card, "00B0010000")[1] == 0x6B00
+
+
+# -- item 5: the face record EF is followed by FF filler ----------------------------------------
+
+def test_face_ef_pages_end_in_ff_for_the_android_page_reader(card: VirtualCard) -> None:
+    """The Android sample: SELECT 券面確認AP, 0013, VERIFY 照合番号A, SELECT 0002, then
+    ``00 B0 i 00 00`` pages until a page's last byte is FF (status words unchecked)."""
+    for command in (SELECT_VISUAL, "00A4020C020013", "002000800C" + b"537686677188".hex(),
+                    "00A4020C020002"):
+        assert apdu(card, command)[1] == 0x9000, command
+    pages = []
+    for i in range(0x80):  # P1 0x80 and up would be SFI mode; the record is far smaller
+        data, sw = apdu(card, f"00B0{i:02X}0000")
+        if sw == 0x6B00:
+            break
+        assert sw == 0x9000 and len(data) == 256  # whole pages only: the EF is page-sized
+        pages.append(data)
+    physical = b"".join(pages)
+    header = ber_read_header(physical)
+    assert header.tag == 0xFF20 and physical[2] == 0x82  # read by its header, not by FF
+    filler = physical[header.total_length:]
+    assert 1 <= len(filler) <= 256 and filler == b"\xff" * len(filler)
+    # So the page reader stops at the latest on the last page (earlier only if a page of
+    # the record itself happens to end in FF, as on a real card).
+    assert pages[-1][-1] == 0xFF
