@@ -21,7 +21,7 @@ from ..facts.pins import pin_matches
 from ..iso7816.apdu import SHORT_LE_MAX, CommandAPDU
 from ..iso7816.sw import SW, wrong_le_sw
 from ..iso7816.tlv import TLVError, simple_iter
-from .files import EF, BinaryEF, KeyEF, KeyUsage, PinEF, RecordEF
+from .files import EF, BinaryEF, KeyEF, KeyReferenceEF, KeyUsage, PinEF, RecordEF
 from .signing import SIGNATURE_SCHEMES
 from .status import StatusError
 from .storage import CardStore, image_key
@@ -150,7 +150,7 @@ class Application:
             fid, offset = self.current_ef, apdu.p1p2
             ef = self.FILES[fid]
         if not isinstance(ef, BinaryEF):
-            if isinstance(ef, KeyEF | PinEF | RecordEF):
+            if isinstance(ef, KeyEF | PinEF | RecordEF | KeyReferenceEF):
                 raise StatusError(SW.INCOMPATIBLE_FILE_STRUCTURE)
             raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED)
         if not ef.read.allows(self.verified):

@@ -1,6 +1,39 @@
 """公的個人認証AP (JPKI-AP), AID D3 92 F0 00 26 01 00 00 00 01 (facts §3).
 
-Every file the application holds, with its access rule, is in ``FILES`` below.
+Every file the application holds, with its access rule, is in ``FILES`` below:
+
+====  ============================================  ==================================
+EF    content                                       access
+====  ============================================  ==================================
+0001  署名用電子証明書 (DER + FF filler)              READ after VERIFY of 001B
+0002  署名用CA証明書                                 free
+0005  unknown                                       selectable, never readable (6982)
+0006  token info (CK_TOKEN_INFO, 160 bytes)          free
+0008  certificate availability (3 bytes)             free
+0009  unknown, protected                            selectable, never readable (6982)
+000A  利用者証明用電子証明書                          free
+000B  利用者証明用CA証明書                           free
+0010  key reference, purpose unknown                selectable; READ/VERIFY 6981
+0016  terminal CA key reference (``80 A2``)          selectable, never readable (6982)
+0017  利用者証明用秘密鍵                              ``80 2A`` after VERIFY of 0018
+0018  利用者証明用暗証番号 (4 digits, 3 tries)
+0019  key reference, purpose unknown                selectable; READ/VERIFY 6981
+001A  署名用秘密鍵                                   ``80 2A`` after VERIFY of 001B
+001B  署名用パスワード (6-16, 5 tries)
+001C  key reference, purpose unknown                selectable; READ/VERIFY 6981
+001E  key reference, purpose unknown                selectable; READ/VERIFY 6981
+====  ============================================  ==================================
+
+0010, 0019, 001C and 001E exist on the real card (AokiApp/jsapdu lists them as
+``UNKNOWN_*``; soltia48/myna-card's read-only probe selects 0010 as a key reference and
+aborts unless SELECT answers 9000). Their ids sit among the card's key and PIN references
+and no client reads them, so they are modelled as key references nobody can use: READ
+BINARY answers 6981 like every internal EF; an empty VERIFY answers 6981 too, since the
+tries the card would report are not published and the simulator does not make them up.
+
+Proprietary commands besides ``80 2A``: ``80 A2`` (SET PUBLIC IC KEY, a terminal CV
+certificate checked against EF 0016) and ``80 FC`` (the iOS token's last-command
+indicator), answered as the physical card answers them — see ``set_public_ic_key``.
 """
 
 from __future__ import annotations
@@ -26,7 +59,7 @@ from ..facts.jpki import (
 )
 from ..facts.pins import AUTH_PIN, SIGN_PASSWORD
 from .application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
-from .files import ALWAYS, BinaryEF, KeyEF, OpaqueEF, PinEF, after_verify
+from .files import ALWAYS, BinaryEF, KeyEF, KeyReferenceEF, OpaqueEF, PinEF, after_verify
 from .storage import image_key
 
 
@@ -42,11 +75,16 @@ class JPKIApplication(Application):
         0x0009: OpaqueEF("protected; purpose unknown"),
         EF_AUTH_CERT: BinaryEF("利用者証明用電子証明書", read=ALWAYS),
         EF_AUTH_CA_CERT: BinaryEF("利用者証明用CA証明書", read=ALWAYS),
+        # Listed by client code as existing; no client reads them (see the module docstring).
+        0x0010: KeyReferenceEF("key reference, purpose unknown (probed by myna-card)"),
         0x0016: OpaqueEF("terminal CA key reference (SET PUBLIC IC KEY)"),
         EF_AUTH_KEY: KeyEF("利用者証明用秘密鍵", use=after_verify(EF_AUTH_PIN)),
         EF_AUTH_PIN: PinEF(AUTH_PIN),
         EF_SIGN_KEY: KeyEF("署名用秘密鍵", use=after_verify(EF_SIGN_PIN)),
         EF_SIGN_PIN: PinEF(SIGN_PASSWORD),
+        0x0019: KeyReferenceEF("key reference, purpose unknown"),
+        0x001C: KeyReferenceEF("key reference, purpose unknown"),
+        0x001E: KeyReferenceEF("key reference, purpose unknown"),
     }
 
     INSTRUCTIONS = {

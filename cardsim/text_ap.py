@@ -13,12 +13,19 @@ EF    content                                     read after VERIFY of
 0006  session-key encryption public key ``A1``     PIN or either 照合番号
 0007  signed AP public key ``FF 50`` {DF51, DF52}  PIN or either 照合番号
 0008  unknown (16 × FF)                            selectable, never readable
+0010  key reference, purpose unknown               selectable; READ/VERIFY ``6981``
 0011  PIN (4 digits, 3 tries)
 0012  key reference blocked at issuance (``63C0`` / ``6984``)
 0013  the AP's own key: ``80 2A 00 00`` signs with it, no credential needed
 0014  照合番号A = the 12-digit 個人番号
 0015  照合番号B = birth YYMMDD (era year) ‖ expiry year ‖ security code
+001C  key reference, purpose unknown               selectable; READ/VERIFY ``6981``
+001E  key reference, purpose unknown               selectable; READ/VERIFY ``6981``
 ====  ==========================================  =====================================
+
+0010, 001C and 001E exist on the real card (AokiApp/jsapdu ``UNKNOWN_*``) but nothing about
+them is published; among the card's key references and read by no client, they are
+modelled as unusable key references (``cardsim.files.KeyReferenceEF``).
 
 Choices where the facts are silent: the 照合番号 retry limits (``cardsim.pin``; per card
 in the image); 照合番号A/B cannot be changed (``6985``); secure messaging (``80 AE``, facts
@@ -62,7 +69,16 @@ from ..facts.text import (
 )
 from ..iso7816.tlv import card_record_encode
 from .application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
-from .files import ALWAYS, BinaryEF, KeyEF, KeyUsage, OpaqueEF, PinEF, after_verify
+from .files import (
+    ALWAYS,
+    BinaryEF,
+    KeyEF,
+    KeyReferenceEF,
+    KeyUsage,
+    OpaqueEF,
+    PinEF,
+    after_verify,
+)
 
 SESSION_KEY = "session-key"
 """Image key name of the private half of EF 0006 (no EF of its own, no APDU reaches it)."""
@@ -88,6 +104,10 @@ class TextApplication(Application):
                          usage=frozenset({KeyUsage.DEFAULT_SIGNATURE})),
         EF_CODE_A: PinEF(CODE_A, changeable=False),
         EF_CODE_B: PinEF(CODE_B, changeable=False),
+        # Exist on the real card (jsapdu lists them); purpose unknown, so unusable here.
+        0x0010: KeyReferenceEF("key reference, purpose unknown"),
+        0x001C: KeyReferenceEF("key reference, purpose unknown"),
+        0x001E: KeyReferenceEF("key reference, purpose unknown"),
     }
     DEFAULT_KEY = EF_AP_KEY
     INSTRUCTIONS = {

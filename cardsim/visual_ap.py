@@ -14,6 +14,8 @@ EF    content                                               read after VERIFY of
 0011  生年月日 key: birth YYMMDD in era years
 0012  照合番号B, 0013 照合番号A
 001A  the AP's own key: ``80 2A 00 00`` signs with it, no credential needed
+001C  key reference, purpose unknown: selectable; READ BINARY / VERIFY ``6981``
+001E  key reference, purpose unknown: selectable; READ BINARY / VERIFY ``6981``
 ====  ====================================================  ===========================
 
 Signatures (RSASSA-PKCS1-v1_5, by the municipality key certified in EF 0004): ``0001`` and
@@ -24,6 +26,9 @@ SHA-256(DF27) — DF29 (expiry) and DF2A (security-code image) are not covered.
 Every record's lengths follow the card's one rule (``iso7816.tlv.card_record_encode``):
 short form up to 127, ``82 HH LL`` from 128 — so a small security-code PNG is ``DF 2A 6E``,
 never ``DF 2A 82 00 6E`` (jpki/myna rejects long forms below 128 as non-minimal).
+
+001C and 001E exist on the real card (AokiApp/jsapdu ``UNKNOWN_1C``/``UNKNOWN_1E``) but
+nothing about them is published: modelled as unusable key references.
 
 Choices where the facts are silent: the retry limits of the three keys (``cardsim.pin``);
 DF35 carries a simulator key ID and 256 random bytes (its meaning is unknown).
@@ -77,7 +82,7 @@ from ..facts.visual import (
 from ..iso7816.sw import SW
 from ..iso7816.tlv import CARD_RECORD_LENGTH_MAX, card_record_encode
 from .application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
-from .files import ALWAYS, BinaryEF, KeyEF, KeyUsage, PinEF, after_verify
+from .files import ALWAYS, BinaryEF, KeyEF, KeyReferenceEF, KeyUsage, PinEF, after_verify
 from .signing import raw_pkcs1_v15_sign
 
 
@@ -95,6 +100,9 @@ class VisualApplication(Application):
         EF_CODE_B: PinEF(CODE_B, changeable=False),
         EF_CODE_A: PinEF(CODE_A, changeable=False),
         EF_AP_KEY: KeyEF("AP key", use=ALWAYS, usage=frozenset({KeyUsage.DEFAULT_SIGNATURE})),
+        # Exist on the real card (jsapdu lists them); purpose unknown, so unusable here.
+        0x001C: KeyReferenceEF("key reference, purpose unknown"),
+        0x001E: KeyReferenceEF("key reference, purpose unknown"),
     }
     DEFAULT_KEY = EF_AP_KEY
     SESSION_KEY_REFUSAL = SW.SECURITY_ENVIRONMENT_FAULT

@@ -166,7 +166,8 @@ def test_read_binary_by_short_ef_identifier(card: VirtualCard) -> None:
     apdu(card, SELECT_JPKI)
     assert apdu(card, "00B08A0004")[0][:2] == b"\x30\x82"
     assert apdu(card, "00B0000002") == (b"\x30\x82", SW.OK)  # it became the current EF
-    assert apdu(card, "00B0990004")[1] == SW.FILE_NOT_FOUND
+    assert apdu(card, "00B09D0004")[1] == SW.FILE_NOT_FOUND  # 001D: none on the card
+    assert apdu(card, "00B0990004")[1] == SW.INCOMPATIBLE_FILE_STRUCTURE  # 0019: a key ref
     assert apdu(card, "00B0CA0004")[1] == SW.INCORRECT_P1P2
 
 
