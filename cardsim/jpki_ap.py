@@ -58,9 +58,18 @@ from ..facts.jpki import (
     FILLER,
 )
 from ..facts.pins import AUTH_PIN, SIGN_PASSWORD
+from ..iso7816.apdu import CommandAPDU
+from ..iso7816.sw import SW
+from ..iso7816.tlv import TLVError, ber_read_header
 from .application import CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE, Application
 from .files import ALWAYS, BinaryEF, KeyEF, KeyReferenceEF, OpaqueEF, PinEF, after_verify
+from .status import StatusError
 from .storage import image_key
+
+INS_SET_PUBLIC_IC_KEY = 0xA2
+INS_LAST_COMMAND_INDICATOR = 0xFC
+SET_PUBLIC_IC_KEY_P1P2 = frozenset({0x00C1})
+"""The P1-P2 a physical card was seen to take past the parameter check (jsapdu, ``6700``)."""
 
 
 class JPKIApplication(Application):
@@ -87,9 +96,39 @@ class JPKIApplication(Application):
         0x001E: KeyReferenceEF("key reference, purpose unknown"),
     }
 
+    def set_public_ic_key(self, apdu: CommandAPDU) -> bytes:
+        """``80 A2``: the terminal hands over a CV certificate to check against EF 0016.
+
+        Observed on physical cards: P1-P2 ``00 00``, ``00 AE``, ``80 00``, ``00 B6`` answer
+        ``6A86`` (soltia48/myna-card); ``80 A2 00 C1`` with 256 bytes that are no TLV object
+        answers ``6700`` (AokiApp/jsapdu's real-card test). So ``00 C1`` is the one P1-P2
+        taken; data that is not exactly one BER-TLV object is a wrong length. A well-formed
+        certificate cannot verify — no terminal CA key is published, EF 0016 holds none
+        here — and answers ``6A80`` (our choice: what the card says then is not published).
+        """
+        if apdu.p1p2 not in SET_PUBLIC_IC_KEY_P1P2:
+            raise StatusError(SW.INCORRECT_P1P2)
+        try:
+            whole = bool(apdu.data) and ber_read_header(apdu.data).total_length == len(apdu.data)
+        except TLVError:
+            whole = False
+        if not whole:
+            raise StatusError(SW.WRONG_LENGTH)
+        raise StatusError(SW.WRONG_DATA)
+
+    def last_command_indicator(self, apdu: CommandAPDU) -> bytes:
+        """``80 FC 00 00``: the iPhone JPKI token's last-command indicator; physical cards
+        answer the exact four-byte command ``6700`` (soltia48/myna-card), which is how a
+        host tells them apart. Other P1-P2 are our ``6A86``."""
+        if apdu.p1p2:
+            raise StatusError(SW.INCORRECT_P1P2)
+        raise StatusError(SW.WRONG_LENGTH)
+
     INSTRUCTIONS = {
         **Application.INSTRUCTIONS,
         (CLA_PROPRIETARY, INS_COMPUTE_DIGITAL_SIGNATURE): Application.compute_digital_signature,
+        (CLA_PROPRIETARY, INS_SET_PUBLIC_IC_KEY): set_public_ic_key,
+        (CLA_PROPRIETARY, INS_LAST_COMMAND_INDICATOR): last_command_indicator,
     }
 
 

@@ -237,3 +237,27 @@ def test_myna_card_baseline_probe_selects_every_key(card: VirtualCard) -> None:
             assert apdu(card, "00A4020C02" + fid)[1] == 0x9000, (select_ap, fid)
             sw = apdu(card, "00200080")[1]
             assert sw & 0xFFF0 == 0x63C0 or sw == 0x6981, (select_ap, fid, hex(sw))
+
+
+# -- item 4: 80 A2 and 80 FC on the JPKI-AP -------------------------------------------------
+
+@pytest.mark.parametrize(("command", "sw"), [
+    # AokiApp/jsapdu randr e2e test on a real card: 256 zero bytes, extended Lc and Le.
+    ("80A200C1000100" + "00" * 256 + "0000", 0x6700),
+    ("80A200C1", 0x6700),
+    ("80A200C104DF210200", 0x6700),  # a TLV running past the data: wrong length
+    ("80A200C105DF21010000", 0x6700),  # bytes after the TLV: wrong length
+    # soltia48/myna-card: every other P1-P2 tried on physical cards.
+    ("80A20000000133" + "00" * 307, 0x6A86),
+    ("80A200AE000133" + "00" * 307, 0x6A86),
+    ("80A28000000133" + "00" * 307, 0x6A86),
+    ("80A200B6000133" + "00" * 307, 0x6A86),
+    ("80A20000", 0x6A86),
+    # A whole CV certificate object: nothing to check it against (our 6A80).
+    ("80A200C1000136" + "7F21820131" + "5F4E82012C" + "00" * 300, 0x6A80),
+    ("80FC0000", 0x6700),  # physical cards; iPhone tokens answer otherwise
+    ("80FC0001", 0x6A86),
+])
+def test_jpki_proprietary_terminal_commands(card: VirtualCard, command: str, sw: int) -> None:
+    assert apdu(card, "00A4040C0AD392F000260100000001")[1] == 0x9000
+    assert apdu(card, command)[1] == sw
