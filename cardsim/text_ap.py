@@ -28,9 +28,17 @@ them is published; among the card's key references and read by no client, they a
 modelled as unusable key references (``cardsim.files.KeyReferenceEF``).
 
 Choices where the facts are silent: the 照合番号 retry limits (``cardsim.pin``; per card
-in the image); 照合番号A/B cannot be changed (``6985``); secure messaging (``80 AE``, facts
-§4) is not implemented — SET SESSION KEY answers ``6982`` like the APs without it, the
-``0006`` key is still issued so that the EF reads as on the card.
+in the image); 照合番号A/B cannot be changed (``6985``).
+
+Secure messaging is not implemented, on purpose. On the real card this AP alone accepts
+SET SESSION KEY ``80 AE`` after its PIN and then runs CLA ``08`` commands (facts §4), but
+the only description of that protocol is soltia48/myna-card's reverse engineering — no
+J-LIS text, no second implementation, open questions (the answer to an SM VERIFY, SELECT
+under a live session, short Le) — too little to be faithful. So the simulator answers as
+the card does with no session open: SET SESSION KEY ``6982`` (what the card answers
+without the PIN; after the PIN this is a known deviation), and on every AP CLA ``08``/``0C``
+READ BINARY and VERIFY ``69FC``, SELECT and everything else under SM ``6882``
+(``cardsim.card``). The ``0006`` key is still issued so that the EF reads as on the card.
 """
 
 from __future__ import annotations

@@ -261,3 +261,24 @@ def test_myna_card_baseline_probe_selects_every_key(card: VirtualCard) -> None:
 def test_jpki_proprietary_terminal_commands(card: VirtualCard, command: str, sw: int) -> None:
     assert apdu(card, "00A4040C0AD392F000260100000001")[1] == 0x9000
     assert apdu(card, command)[1] == sw
+
+
+# -- item 7: secure-messaging class bytes with no session ---------------------------------------
+
+@pytest.mark.parametrize("select_ap", [SELECT_TEXT, SELECT_JPKI, SELECT_VISUAL, SELECT_COMMON])
+@pytest.mark.parametrize(("command", "sw"), [
+    ("08B0000000", 0x69FC), ("0CB0000000", 0x69FC),  # READ BINARY
+    ("08B00000000000", 0x69FC),  # myna-card's SM read shape, extended Le
+    ("08B000000000059603000000" + "0000", 0x69FC),
+    ("08200080", 0x69FC), ("0C200080", 0x69FC),  # VERIFY (retry query)
+    ("0820009413861101" + "00" * 16, 0x69FC),  # myna-card's SM VERIFY shape
+    ("08A4020C020002", 0x6882), ("0CA4020C020002", 0x6882),  # SELECT
+    ("08A4040C0AD3921000310001010408", 0x6882),
+    ("082A00800100", 0x6882),  # any other instruction under SM
+])
+def test_secure_messaging_class_without_a_session(card: VirtualCard, select_ap: str,
+                                                  command: str, sw: int) -> None:
+    assert apdu(card, select_ap)[1] == 0x9000
+    assert apdu(card, "00A4020C020001")[1] in (0x9000, 0x6A82)
+    assert apdu(card, command)[1] == sw
+    assert apdu(card, "00A4020C020001")[1] in (0x9000, 0x6A82)  # nothing changed state
