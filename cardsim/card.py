@@ -14,7 +14,13 @@ from ..facts.atr import ATRS
 from ..iso7816.apdu import APDUFormatError, CommandAPDU
 from ..iso7816.sw import SW
 from .applets import LOAD_FILES
-from .application import CLA_ISO, INS_READ_BINARY, INS_VERIFY, Application
+from .application import (
+    CLA_ISO,
+    INS_READ_BINARY,
+    INS_VERIFY,
+    RESELECT_KEEPS_VERIFICATION,
+    Application,
+)
 from .common_ap import CommonApplication
 from .freespace import DEFAULT_CAPACITY, AppletStore, FreeSpace
 from .isd import IssuerSecurityDomain
@@ -177,7 +183,11 @@ class VirtualCard:
         for application in self.applications:
             # JICSAP 4.2(1): a right-truncated DF name selects the first DF it prefixes.
             if application.AID.startswith(name):
-                application.enter()
+                # Whether re-selecting the current application keeps its verified PINs is
+                # a per-card option: a real card's behaviour is not known (application.py).
+                same = self._application_selected and application is self.current
+                application.enter(keep_verified=same and self.store.content.options.get(
+                    RESELECT_KEEPS_VERIFICATION) is True)
                 self.current = application
                 self._application_selected = application is not self._isd
                 return b""

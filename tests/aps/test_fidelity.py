@@ -282,3 +282,51 @@ def test_secure_messaging_class_without_a_session(card: VirtualCard, select_ap: 
     assert apdu(card, "00A4020C020001")[1] in (0x9000, 0x6A82)
     assert apdu(card, command)[1] == sw
     assert apdu(card, "00A4020C020001")[1] in (0x9000, 0x6A82)  # nothing changed state
+
+
+# -- item 6: re-selecting the same application after VERIFY -------------------------------------
+
+PYJPKI_READ_SIGN_CERT = [
+    SELECT_JPKI, "00A4020C02001B", "0020008006" + b"ABC123".hex(),  # verify_pin(SIGN)
+    SELECT_JPKI, "00A4020C020001",  # read_certificate(): re-select the DF first
+]
+
+
+def _pyjpki(card: VirtualCard) -> tuple[bytes, int]:
+    for command in PYJPKI_READ_SIGN_CERT:
+        assert apdu(card, command)[1] == 0x9000, command
+    return apdu(card, "00B0000000")
+
+
+def test_reselecting_the_same_ap_clears_verification_by_default(card: VirtualCard) -> None:
+    assert _pyjpki(card)[1] == 0x6982
+
+
+def test_reselecting_the_same_ap_keeps_verification_when_the_card_says_so(
+        card: VirtualCard) -> None:
+    card.store.update_content(options={"reselect_keeps_verification": True})
+    data, sw = _pyjpki(card)
+    assert sw == 0x9000 and len(data) == 256 and data[:2] == b"\x30\x82"
+    # pyjpki sign_data(): re-select, SELECT the key, 80 2A 00 80 with a SHA-256 DigestInfo.
+    digest_info = "3031300D060960864801650304020105000420" + "11" * 32
+    assert apdu(card, SELECT_JPKI)[1] == 0x9000
+    assert apdu(card, "00A4020C02001A")[1] == 0x9000
+    signature, sw = apdu(card, "802A008033" + digest_info + "00")
+    assert sw == 0x9000 and len(signature) == 256
+    # Another application in between, or a reset, still clears it.
+    assert apdu(card, SELECT_TEXT)[1] == 0x9000
+    assert apdu(card, SELECT_JPKI)[1] == 0x9000
+    assert apdu(card, "00A4020C020001")[1] == 0x9000
+    assert apdu(card, "00B0000000")[1] == 0x6982
+    _pyjpki(card)
+    card.reset()
+    assert apdu(card, SELECT_JPKI)[1] == 0x9000
+    assert apdu(card, "00A4020C020001")[1] == 0x9000
+    assert apdu(card, "00B0000000")[1] == 0x6982
+
+
+def test_reselection_forgets_the_current_ef_either_way(card: VirtualCard) -> None:
+    card.store.update_content(options={"reselect_keeps_verification": True})
+    _pyjpki(card)
+    assert apdu(card, SELECT_JPKI)[1] == 0x9000
+    assert apdu(card, "00B0000000")[1] == 0x6986
