@@ -21,7 +21,7 @@ from ..facts.pins import pin_matches
 from ..iso7816.apdu import SHORT_LE_MAX, CommandAPDU
 from ..iso7816.sw import SW, wrong_le_sw
 from ..iso7816.tlv import TLVError, simple_iter
-from .files import EF, BinaryEF, KeyEF, KeyUsage, PinEF, RecordEF
+from .files import EF, BinaryEF, KeyEF, KeyReferenceEF, KeyUsage, PinEF, RecordEF
 from .signing import SIGNATURE_SCHEMES
 from .status import StatusError
 from .storage import CardStore, image_key
@@ -48,6 +48,17 @@ P2_DEFAULT_KEY = 0x00
 """``80 2A`` P2 ``00``: the application's own key, no EF named (券面 APs)."""
 INTERNAL_AUTH_CHALLENGE_MAX = 255
 
+RESELECT_KEEPS_VERIFICATION = "reselect_keeps_verification"
+"""Card-image option (``options`` in ``card.json``): whether SELECT of the application that
+is already current keeps what was verified in it.
+
+Unsettled by any source (facts, issue 9 item 6). ``false`` (the default): any selection
+clears the security state — OpenSC's JPKI logout is a re-select of the JPKI AID and
+soltia48/myna-card says selection clears it like its SM session. ``true``: re-selecting
+the *same* application keeps it (the current EF is still forgotten), which is what
+meowkawaiijp/pyjpki needs (SELECT AP, VERIFY, SELECT the same AP, then read or sign).
+Selecting another application, or a reset, clears it either way."""
+
 P2_CURRENT_EF = 0x80
 """P2 ``80``: the command acts on the current EF; ``80 | SFI`` names the EF by short id."""
 
@@ -73,10 +84,12 @@ class Application:
         self.current_ef: int | None = None
         self.verified: set[int] = set()
 
-    def enter(self) -> None:
-        """Selection (or re-selection) of the application: a fresh security state."""
+    def enter(self, *, keep_verified: bool = False) -> None:
+        """Selection (or re-selection) of the application: no current EF and, unless
+        ``keep_verified`` (see ``RESELECT_KEEPS_VERIFICATION``), a fresh security state."""
         self.current_ef = None
-        self.verified.clear()
+        if not keep_verified:
+            self.verified.clear()
 
     def key_name(self, fid: int) -> str:
         return image_key(self.NAME, fid)
@@ -150,7 +163,7 @@ class Application:
             fid, offset = self.current_ef, apdu.p1p2
             ef = self.FILES[fid]
         if not isinstance(ef, BinaryEF):
-            if isinstance(ef, KeyEF | PinEF | RecordEF):
+            if isinstance(ef, KeyEF | PinEF | RecordEF | KeyReferenceEF):
                 raise StatusError(SW.INCOMPATIBLE_FILE_STRUCTURE)
             raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED)
         if not ef.read.allows(self.verified):

@@ -14,7 +14,13 @@ from ..facts.atr import ATRS
 from ..iso7816.apdu import APDUFormatError, CommandAPDU
 from ..iso7816.sw import SW
 from .applets import LOAD_FILES
-from .application import CLA_ISO, Application
+from .application import (
+    CLA_ISO,
+    INS_READ_BINARY,
+    INS_VERIFY,
+    RESELECT_KEEPS_VERIFICATION,
+    Application,
+)
 from .common_ap import CommonApplication
 from .freespace import DEFAULT_CAPACITY, AppletStore, FreeSpace
 from .isd import IssuerSecurityDomain
@@ -39,6 +45,11 @@ INS_GET_CHALLENGE = 0x84
 P1_SELECT_MF = 0x00
 P1_SELECT_EF = 0x02
 P1_SELECT_DF_NAME = 0x04
+SM_CLASSES = frozenset({0x08, 0x0C})
+"""ISO secure messaging without (08) and with (0C) header authentication."""
+SM_SESSION_INSTRUCTIONS = frozenset({INS_READ_BINARY, INS_VERIFY})
+"""What the card would run under SM in a session (the text AP's): without one, ``69FC``."""
+
 P2_NO_FCI = 0x0C
 P2_FCI = 0x00
 
@@ -131,6 +142,10 @@ class VirtualCard:
         if cla & 0x03:
             raise StatusError(SW.LOGICAL_CHANNEL_NOT_SUPPORTED)
         if cla & 0x0C and not (self.current.SECURE_MESSAGING and cla & 0x0C == 0x04):
+            # The card with no SM session open (soltia48/myna-card, physical cards): READ
+            # BINARY and VERIFY under CLA 08/0C answer 69FC, everything else (SELECT) 6882.
+            if cla in SM_CLASSES and apdu.ins in SM_SESSION_INSTRUCTIONS:
+                raise StatusError(SW.SM_SESSION_BROKEN)
             raise StatusError(SW.SECURE_MESSAGING_NOT_SUPPORTED)
         if cla & 0x10:
             raise StatusError(SW.COMMAND_CHAINING_NOT_SUPPORTED)
@@ -168,7 +183,11 @@ class VirtualCard:
         for application in self.applications:
             # JICSAP 4.2(1): a right-truncated DF name selects the first DF it prefixes.
             if application.AID.startswith(name):
-                application.enter()
+                # Whether re-selecting the current application keeps its verified PINs is
+                # a per-card option: a real card's behaviour is not known (application.py).
+                same = self._application_selected and application is self.current
+                application.enter(keep_verified=same and self.store.content.options.get(
+                    RESELECT_KEEPS_VERIFICATION) is True)
                 self.current = application
                 self._application_selected = application is not self._isd
                 return b""

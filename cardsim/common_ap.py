@@ -8,9 +8,15 @@ EF    content                                                      access
 0002  16-byte key reference, purpose unknown                       selectable only
 0019  INTERNAL AUTHENTICATE key (``00 88 00 99``), no credential
 001C  住民基本台帳用暗証番号 (4 digits, 3 tries), changed by CHANGE KEY ``80 32``
+001E  key reference, purpose unknown                               selectable; READ
+                                                                   BINARY/VERIFY 6981
 ====  ===========================================================  ===================
 
 SET SESSION KEY answers ``66F1`` (no key delivery configured).
+
+001E exists on the real card: soltia48/myna-card's read-only probe selects it as a key
+reference (with 001C) and aborts unless SELECT answers 9000. What an empty VERIFY answers
+there is not published, so it is an unusable key reference (``KeyReferenceEF``).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from ..facts.pins import RESIDENT_PIN
 from ..iso7816.sw import SW
 from ..iso7816.tlv import simple_encode
 from .application import CLA_PROPRIETARY, INS_CHANGE_KEY, Application
-from .files import ALWAYS, KeyEF, KeyUsage, OpaqueEF, PinEF, RecordEF
+from .files import ALWAYS, KeyEF, KeyReferenceEF, KeyUsage, OpaqueEF, PinEF, RecordEF
 
 
 class CommonApplication(Application):
@@ -32,6 +38,8 @@ class CommonApplication(Application):
         EF_AUTH_KEY: KeyEF("card authentication key", use=ALWAYS,
                            usage=frozenset({KeyUsage.INTERNAL_AUTHENTICATE})),
         EF_PIN: PinEF(RESIDENT_PIN),
+        # Probed by myna-card as a key reference; purpose unknown, so unusable here.
+        0x001E: KeyReferenceEF("key reference, purpose unknown (probed by myna-card)"),
     }
     SESSION_KEY_REFUSAL = SW.SECURITY_ENVIRONMENT_FAULT
     INSTRUCTIONS = {

@@ -85,4 +85,19 @@ class OpaqueEF:
     description: str
 
 
-EF = BinaryEF | RecordEF | KeyEF | PinEF | OpaqueEF
+@dataclass(frozen=True, slots=True)
+class KeyReferenceEF:
+    """An internal EF (key or PIN reference) the real card has but whose purpose is not
+    public: SELECT answers ``9000``; READ BINARY, VERIFY, ``80 2A`` and ``00 88`` answer
+    ``6981`` as for every key the simulator cannot use this way.
+
+    Client code lists these ids as existing (AokiApp/jsapdu ``UNKNOWN_*``) and
+    soltia48/myna-card's probe selects some of them as key references, aborting unless
+    SELECT answers ``9000``; what an empty VERIFY answers on them is not published, so the
+    simulator does not make up a retry counter for them.
+    """
+
+    description: str
+
+
+EF = BinaryEF | RecordEF | KeyEF | PinEF | OpaqueEF | KeyReferenceEF

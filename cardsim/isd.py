@@ -67,8 +67,9 @@ class IssuerSecurityDomain(Application):
     reserved_aids: tuple[bytes, ...] = ()
     """Set by the card: the built-in AIDs no instance may shadow."""
 
-    def enter(self) -> None:
-        super().enter()
+    def enter(self, *, keep_verified: bool = False) -> None:
+        # A GP secure channel always ends with selection, whatever the card option says.
+        super().enter(keep_verified=keep_verified)
         self.session = None
         self.authenticated = False
 

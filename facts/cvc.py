@@ -1,7 +1,8 @@
 """Card-verifiable (CV) certificates of the 券面 APs and the MF: the format, and the key IDs
 of the simulator's CV hierarchy (whose keys live in ``jpki.cvca``).
 
-Wire format (facts §4, §7), every length in long form ``82 LL LL``::
+Wire format (facts §4, §7), lengths as the card writes them (``card_record_encode``:
+``82 HH LL`` from 128 on, so every length here but the exponent's)::
 
     7F21 { 5F4E (297 bytes: 証明者鍵ID 16 ‖ 被証明者鍵ID 16 ‖ 90 03 e ‖ 91 82 01 00 n)
            5F37 (256-byte RSASSA-PKCS1-v1_5 / SHA-256 signature over the 5F4E value) }
@@ -33,15 +34,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..errors import MynacardError
-from ..iso7816.tlv import TLVError, ber_encode, ber_iter, ber_read_header
+from ..iso7816.tlv import TLVError, ber_iter, ber_read_header, card_record_encode
 
 TAG_CV_CERTIFICATE = 0x7F21
 TAG_BODY = 0x5F4E
 TAG_SIGNATURE = 0x5F37
 TAG_EXPONENT = 0x90
 TAG_MODULUS = 0x91
-LONG_FORM = 2
-"""The card writes every length of these objects as ``82 LL LL``."""
 KEY_ID_LENGTH = 16
 MODULUS_LENGTH = 256
 BODY_LENGTH = 2 * KEY_ID_LENGTH + 9 + 256  # 90 03 e(3) = 5, 91 82 01 00 = 4 + 256
@@ -96,8 +95,8 @@ def encode_public_key(key: rsa.RSAPublicKey) -> bytes:
     numbers = key.public_numbers()
     if key.key_size != 8 * MODULUS_LENGTH or numbers.e != 65537:
         raise CVCError("the card holds RSA-2048 keys with e = 65537 only")
-    return (ber_encode(TAG_EXPONENT, numbers.e.to_bytes(3, "big"))
-            + ber_encode(TAG_MODULUS, numbers.n.to_bytes(MODULUS_LENGTH, "big"), LONG_FORM))
+    return (card_record_encode(TAG_EXPONENT, numbers.e.to_bytes(3, "big"))
+            + card_record_encode(TAG_MODULUS, numbers.n.to_bytes(MODULUS_LENGTH, "big")))
 
 
 def decode_public_key(raw: bytes) -> rsa.RSAPublicKey:
@@ -152,12 +151,12 @@ class CVCertificate:
 
     def contents(self) -> bytes:
         """The template's value: what GET DATA at the MF returns."""
-        return (ber_encode(TAG_BODY, self.body, LONG_FORM)
-                + ber_encode(TAG_SIGNATURE, self.signature, LONG_FORM))
+        return (card_record_encode(TAG_BODY, self.body)
+                + card_record_encode(TAG_SIGNATURE, self.signature))
 
     def encode(self) -> bytes:
         """The whole ``7F21`` object: what EF ``0004`` holds."""
-        return ber_encode(TAG_CV_CERTIFICATE, self.contents(), LONG_FORM)
+        return card_record_encode(TAG_CV_CERTIFICATE, self.contents())
 
     @classmethod
     def parse(cls, data: bytes) -> CVCertificate:

@@ -5,6 +5,10 @@ The 基本4情報 record, as the card writes it and a host reads it::
     EF 0002  FF 20 { DF21 offsets of DF22..DF25 from the file start (4 × 2 bytes),
                      DF22 name (UTF-8), DF23 address (UTF-8), DF24 birth YYYYMMDD, DF25 sex }
 
+Lengths as the card writes them (``card_record_encode``): short form up to 127 bytes,
+``82 HH LL`` from 128 — a record of 128-255 bytes starts ``FF 20 82 00 LL``, never
+``FF 20 81 LL`` (lanesky/mnbcard reads the DF21 offsets at file bytes 8-15).
+
 DF32 of the integrity record (EF 0003) is SHA-256 over DF22..DF25 (the offset table
 skipped); DF31 over all of EF 0001 (``FF 10 0C`` + 12 digits + ``FF FF``).
 """
@@ -14,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ..iso7816.tlv import ber_encode
+from ..iso7816.tlv import card_record_encode
 
 AID = bytes.fromhex("D3921000310001010408")
 LABEL = "券面事項入力補助AP"
@@ -43,13 +47,17 @@ TAG_SIGNED_KEY = 0xFF50
 TAG_SIGNED_KEY_PUBLIC, TAG_SIGNED_KEY_SIGNATURE = 0xDF51, 0xDF52
 
 MY_NUMBER_FILLER = b"\xff\xff"
+AP_INFO_EF_SIZE = 256
+"""EF 0005 is 256 bytes, the ``FF 40`` TLV then ``FF`` filler: jpki/myna ``text info`` reads
+``00 B0 00 00 00`` and pymyna ``00 B0 00 00 00 01 00``, and both reject any other size."""
+FILLER = 0xFF
 
 
 def my_number_ef(number: str) -> bytes:
     """EF 0001: 17 bytes, the TLV then two filler bytes the integrity digest covers."""
     if len(number) != 12 or not number.isascii() or not number.isdigit():
         raise ValueError("a 個人番号 is 12 ASCII digits")
-    return ber_encode(TAG_MY_NUMBER, number.encode()) + MY_NUMBER_FILLER
+    return card_record_encode(TAG_MY_NUMBER, number.encode()) + MY_NUMBER_FILLER
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +80,18 @@ class BasicFour:
 
     def fields(self) -> bytes:
         """DF22..DF25: what DF32 of the integrity record hashes."""
-        return b"".join(ber_encode(tag, value) for tag, value in self._values())
+        return b"".join(card_record_encode(tag, value) for tag, value in self._values())
 
     def encode(self) -> bytes:
         """EF 0002: ``FF 20`` {DF21 offsets of DF22..DF25 from the file start, DF22..DF25}."""
         fields = self.fields()
         table_tlv_length = 2 + 1 + 8
         inner_length = table_tlv_length + len(fields)
-        outer_header = len(ber_encode(TAG_ATTRIBUTES, bytes(inner_length))) - inner_length
+        outer_header = len(card_record_encode(TAG_ATTRIBUTES, bytes(inner_length))) - inner_length
         offsets, pos = b"", outer_header + table_tlv_length
         for tag, value in self._values():
+            if pos > 0xFFFF:
+                raise ValueError("基本4情報 too long for the 2-byte offsets of DF21")
             offsets += pos.to_bytes(2, "big")
-            pos += len(ber_encode(tag, value))
-        return ber_encode(TAG_ATTRIBUTES, ber_encode(TAG_OFFSETS, offsets) + fields)
+            pos += len(card_record_encode(tag, value))
+        return card_record_encode(TAG_ATTRIBUTES, card_record_encode(TAG_OFFSETS, offsets) + fields)

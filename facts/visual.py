@@ -50,6 +50,8 @@ SIGNED_GROUPS = ((TAG_BIRTH_DATE, TAG_SEX, TAG_CARD_KEY), (TAG_NAME_IMAGE, TAG_A
                  (TAG_PHOTO,))
 """Each group's TLVs are hashed together; DF28 signs the three digests."""
 
+FILLER = 0xFF
+"""What follows the face record in its EF (an Android sample reads pages until one ends FF)."""
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JP2_MAGIC = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 

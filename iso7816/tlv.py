@@ -1,8 +1,10 @@
 """The two TLV encodings found on the card, kept apart on purpose.
 
 * BER-TLV (ISO/IEC 8825-1): multi-byte tags, definite lengths in short or long
-  form. The 券面 APs use private-class tags (``DF xx``, ``FF xx``) and long-form
-  lengths even where short would do, so the encoder lets callers force them.
+  form. ``ber_encode`` writes minimal (DER) lengths, for the GlobalPlatform and
+  X.509 objects; ``card_record_encode`` writes lengths the way the My Number card
+  writes its records (private-class tags ``DF xx``/``FF xx`` of the 券面 APs, CV
+  certificates): short form up to 127, ``82 HH LL`` from 128 on, never ``81``.
 * SIMPLE-TLV (ISO/IEC 7816-4 §5.2.1): one-byte tag, one-byte length (or ``FF``
   followed by two bytes).
 """
@@ -65,23 +67,51 @@ def ber_read_header(buf: bytes, offset: int = 0) -> BerHeader:
     return BerHeader(tag, pos - offset, length)
 
 
-def ber_encode_length(length: int, long_form_bytes: int = 0) -> bytes:
-    """Definite length; ``long_form_bytes`` forces the ``8n`` form with n bytes."""
+def ber_encode_length(length: int) -> bytes:
+    """Minimal (DER) definite length."""
     if length < 0:
         raise ValueError("negative length")
-    if long_form_bytes:
-        if length >= 1 << (8 * long_form_bytes):
-            raise ValueError(f"{length} does not fit {long_form_bytes} length bytes")
-        return bytes((0x80 | long_form_bytes,)) + length.to_bytes(long_form_bytes, "big")
     if length < 0x80:
         return bytes((length,))
     n = (length.bit_length() + 7) // 8
     return bytes((0x80 | n,)) + length.to_bytes(n, "big")
 
 
-def ber_encode(tag: int, value: bytes, long_form_bytes: int = 0) -> bytes:
-    tag_bytes = tag.to_bytes(max(1, (tag.bit_length() + 7) // 8), "big")
-    return tag_bytes + ber_encode_length(len(value), long_form_bytes) + value
+def _tag_bytes(tag: int) -> bytes:
+    return tag.to_bytes(max(1, (tag.bit_length() + 7) // 8), "big")
+
+
+def ber_encode(tag: int, value: bytes) -> bytes:
+    """A TLV with a minimal (DER) length: for GP and X.509 objects, not for card records."""
+    return _tag_bytes(tag) + ber_encode_length(len(value)) + value
+
+
+CARD_RECORD_LENGTH_MAX = 0xFFFF
+"""``82 HH LL`` is the longest length form the card writes (no record exceeds 64 KiB)."""
+
+
+def card_record_length(length: int) -> bytes:
+    """A length as the card writes it: one byte up to 127, ``82 HH LL`` from 128 on.
+
+    Real cards write ``FF 40 82 00 9F``, ``DF 43 82 00 80`` and ``FF 20 82 00 86`` where
+    ``81`` would do, and short ``FF 20 65`` below 128. Clients depend on both halves:
+    lanesky/mnbcard and an Android sample hard-code the 5-byte ``FF 20 82 HH LL`` header,
+    jpki/myna's asn1 fork rejects long forms below 128 as non-minimal.
+    """
+    if length < 0:
+        raise ValueError("negative length")
+    if length < 0x80:
+        return bytes((length,))
+    if length > CARD_RECORD_LENGTH_MAX:
+        raise ValueError(f"a card record length is at most {CARD_RECORD_LENGTH_MAX}, "
+                         f"not {length}")
+    return b"\x82" + length.to_bytes(2, "big")
+
+
+def card_record_encode(tag: int, value: bytes) -> bytes:
+    """A BER-TLV of a card record (券面 AP records, CV certificates, card keys): the one
+    encoder of every object the card itself holds, lengths per ``card_record_length``."""
+    return _tag_bytes(tag) + card_record_length(len(value)) + value
 
 
 def ber_iter(buf: bytes) -> Iterator[tuple[int, bytes]]:

@@ -113,8 +113,9 @@ def test_no_ef_can_be_selected_before_an_application(card: VirtualCard) -> None:
 
 @pytest.mark.parametrize("cla, sw", [
     (0x01, SW.LOGICAL_CHANNEL_NOT_SUPPORTED), (0x03, SW.LOGICAL_CHANNEL_NOT_SUPPORTED),
-    (0x40, SW.LOGICAL_CHANNEL_NOT_SUPPORTED), (0x08, SW.SECURE_MESSAGING_NOT_SUPPORTED),
-    (0x0C, SW.SECURE_MESSAGING_NOT_SUPPORTED), (0x10, SW.COMMAND_CHAINING_NOT_SUPPORTED),
+    (0x40, SW.LOGICAL_CHANNEL_NOT_SUPPORTED), (0x08, SW.SM_SESSION_BROKEN),
+    (0x0C, SW.SM_SESSION_BROKEN), (0x04, SW.SECURE_MESSAGING_NOT_SUPPORTED),
+    (0x10, SW.COMMAND_CHAINING_NOT_SUPPORTED),
     (0xA0, SW.CLA_NOT_SUPPORTED), (0xFF, SW.CLA_NOT_SUPPORTED),
     (0x80, SW.CLA_NOT_SUPPORTED),
 ])
@@ -167,7 +168,8 @@ def test_read_binary_by_short_ef_identifier(card: VirtualCard) -> None:
     apdu(card, SELECT_JPKI)
     assert apdu(card, "00B08A0004")[0][:2] == b"\x30\x82"
     assert apdu(card, "00B0000002") == (b"\x30\x82", SW.OK)  # it became the current EF
-    assert apdu(card, "00B0990004")[1] == SW.FILE_NOT_FOUND
+    assert apdu(card, "00B09D0004")[1] == SW.FILE_NOT_FOUND  # 001D: none on the card
+    assert apdu(card, "00B0990004")[1] == SW.INCOMPATIBLE_FILE_STRUCTURE  # 0019: a key ref
     assert apdu(card, "00B0CA0004")[1] == SW.INCORRECT_P1P2
 
 

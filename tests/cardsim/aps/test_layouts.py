@@ -61,8 +61,9 @@ def test_text_ap_records_are_byte_exact(card: VirtualCard, anchors: dict) -> Non
     assert parsed.verified_by(anchors[cvc.ROOT_TEXT])
     assert cvc.verify(parsed.public_key, fields[0xDF33], integrity[5:5 + 70])
     info = read(card, 0x0005)
-    assert info[:5] == bytes.fromhex("FF4082009F") and len(info) == 5 + 0x9F
-    inner = dict(ber_iter(info[5:]))
+    assert info[:5] == bytes.fromhex("FF4082009F") and len(info) == 256
+    assert info[5 + 0x9F:] == b"\xff" * (256 - 5 - 0x9F)
+    inner = dict(ber_iter(info[5:5 + 0x9F]))
     assert inner[0xDF41] == bytes.fromhex("01030E01")
     assert inner[0xDF43][32:] == b"\xff" * 96
     session = read(card, 0x0006)
