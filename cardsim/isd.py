@@ -37,7 +37,7 @@ from ..iso7816.apdu import CommandAPDU
 from ..iso7816.sw import SW
 from ..iso7816.tlv import TLVError, ber_encode, ber_iter
 from .application import CLA_PROPRIETARY, Application
-from .freespace import FreeSpace, Instance
+from .freespace import AID_MAX_LENGTH, AID_MIN_LENGTH, FreeSpace, Instance
 from .status import StatusError
 from .storage import image_key
 
@@ -129,8 +129,8 @@ class IssuerSecurityDomain(Application):
         applet = LOAD_FILES.get(load_file)
         if applet is None:
             raise StatusError(SW.REFERENCED_DATA_NOT_FOUND)
-        if not 5 <= len(aid) <= 16 or any(b.startswith(aid) or aid.startswith(b)
-                                           for b in self.reserved_aids):
+        if not AID_MIN_LENGTH <= len(aid) <= AID_MAX_LENGTH \
+                or any(b.startswith(aid) or aid.startswith(b) for b in self.reserved_aids):
             raise StatusError(SW.WRONG_DATA)
         quota, applet_params = _install_parameters(params)
         try:
