@@ -5,6 +5,10 @@ and a refused image is left exactly as it was (issue 9, hardening items 1 and 6)
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +164,90 @@ def test_cli_refuses_a_crafted_image_in_one_line(card_dir: Path, tmp_path: Path,
     assert result.output.count("\n") == 1 and "not a file of the area" in result.output
     assert victim.read_text() == "precious" and snapshot(tmp_path) == before
 
+
+
+# -- item 6: tampered images give a clear CardImageError, never a traceback or a hang ---------
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Fail instead of hanging (a FIFO opened for reading blocks until a writer comes)."""
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still blocked after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _replace(path: Path, kind: str, target: Path | None = None) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dir":
+        path.mkdir()
+    elif kind == "file":
+        path.write_bytes(b"not a directory")
+    else:
+        assert target is not None
+        path.symlink_to(target)
+
+
+def _nested_card_json(card_dir: Path, tmp_path: Path) -> None:
+    (card_dir / "card.json").write_text("[" * 100_000 + "]" * 100_000)
+
+
+def _registry_aid_not_hex(card_dir: Path, tmp_path: Path) -> None:
+    (card_dir / "freespace").mkdir(exist_ok=True)
+    (card_dir / "freespace" / REGISTRY).write_bytes(_seal(
+        {"instances": [{"aid": "not hex at all", "load_file": "f06d796e61", "quota": 1}]}))
+
+
+def _registry_aid_odd(card_dir: Path, tmp_path: Path) -> None:
+    (card_dir / "freespace").mkdir(exist_ok=True)
+    (card_dir / "freespace" / REGISTRY).write_bytes(_seal(
+        {"instances": [{"aid": "../x", "load_file": "00", "quota": "lots"}]}))
+
+
+def _kind(name: str, kind: str) -> Callable[[Path, Path], None]:
+    def tamper(card_dir: Path, tmp_path: Path) -> None:
+        if name.startswith("freespace/"):
+            (card_dir / "freespace").mkdir(exist_ok=True)
+        outside = tmp_path / "outside"
+        outside.mkdir(exist_ok=True)
+        _replace(card_dir / name, kind, outside / "new-file")
+    tamper.__name__ = f"{name} is a {kind}"
+    return tamper
+
+
+@pytest.mark.parametrize("tamper", [
+    _nested_card_json,
+    _kind("counters.bin", "fifo"),
+    _kind("counters.bin", "dir"),
+    _kind("counters.bin", "link"),
+    _kind("lock", "fifo"),
+    _kind("lock", "dir"),
+    _kind("lock", "link"),  # a dangling link: opening it would create a file outside
+    _kind("freespace", "fifo"),
+    _kind("freespace", "file"),
+    _kind("freespace", "link"),
+    _kind("freespace/registry", "fifo"),
+    _kind("freespace/registry", "dir"),
+    _kind("freespace/registry", "link"),
+    _kind("freespace/journal", "fifo"),
+    _kind("freespace/journal", "dir"),
+    _registry_aid_not_hex,
+    _registry_aid_odd,
+], ids=lambda t: t.__name__)
+def test_tampered_image_gives_a_clear_error(card_dir: Path, tmp_path: Path,
+                                            tamper: Callable[[Path, Path], None]) -> None:
+    tamper(card_dir, tmp_path)
+    with deadline(10), pytest.raises(CardImageError):
+        VirtualCard.open(card_dir, sync=False)
+    assert not (tmp_path / "outside" / "new-file").exists()  # nothing created outside
