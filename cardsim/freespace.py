@@ -21,6 +21,12 @@ GlobalPlatform, and documented here:
   file is written first, then the files, then the journal is removed. Opening the area
   rolls a complete journal forward and drops a torn one, so a power loss anywhere leaves
   the old state or the new. ``inject_power_loss(n)`` tears the n-th physical write.
+* The image is untrusted input (anyone can hand over a card directory): the area's files
+  have only the names ``AREA_FILE_NAME`` allows, plus the journal. A journal naming
+  anything else, or whose content would not load, is refused as a whole before a single
+  file is touched; the area is a real directory and its files regular files with one
+  link, never followed through a symbolic link, so nothing outside the area is ever read
+  or written.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +49,14 @@ from .storage import CardImageError
 DEFAULT_CAPACITY = 16 * 1024
 REGISTRY = "registry"
 JOURNAL = "journal"
+APPLET_FILE_PREFIX = "applet-"
+AID_MIN_LENGTH, AID_MAX_LENGTH = 5, 16
+"""ISO/IEC 7816-4 application identifiers: 5 to 16 bytes."""
+AREA_FILE_NAME = re.compile(
+    rf"{REGISTRY}|{APPLET_FILE_PREFIX}(?:[0-9a-f]{{2}}){{{AID_MIN_LENGTH},{AID_MAX_LENGTH}}}")
+"""The one definition of the names the area's files may have (``fullmatch``): the registry
+and one ``applet-<AID hex>`` per instance. No slash, dot, NUL or upper case can match, so
+a name from the image can never reach outside the area."""
 NAME_OVERHEAD = 8
 """Bytes charged per stored entry on top of its name and value (the card's allocation unit)."""
 
@@ -64,12 +80,16 @@ def _unseal(raw: bytes) -> dict[str, Any] | None:
         if hashlib.sha256(text.encode()).hexdigest() != document["sha256"]:
             return None
         return body
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
 
 
 class NVM:
-    """The area's non-volatile memory: small files written in place, every write counted."""
+    """The area's non-volatile memory: small files written in place, every write counted.
+
+    Every access checks the name (``AREA_FILE_NAME`` or the journal) and refuses symbolic
+    links, non-regular files and hard-linked files: a crafted image must not make the card
+    read a FIFO (a hang) or write through a link into a file outside the area."""
 
     def __init__(self, path: Path, sync: bool) -> None:
         self.path = path
@@ -81,16 +101,48 @@ class NVM:
         self.writes += 1
         return self.fail_at is not None and self.writes >= self.fail_at
 
-    def read(self, name: str) -> bytes | None:
+    def _checked(self, name: str) -> Path:
+        if name != JOURNAL and not is_area_file_name(name):
+            raise CardImageError(f"free-space area of {self.path.parent}: refusing the file "
+                                 f"name {name!r} (not one of the area's own names)")
+        return self.path / name
+
+    def _open(self, name: str, flags: int) -> int | None:
+        """A descriptor on the regular, singly-linked file ``name``; None if it is absent."""
+        path = self._checked(name)
         try:
-            return (self.path / name).read_bytes()
+            fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         except FileNotFoundError:
             return None
+        except OSError as exc:  # ELOOP for a symlink, EISDIR, ENXIO for a FIFO, EACCES …
+            raise CardImageError(f"free-space file {path} cannot be opened: {exc.strerror}"
+                                 ) from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+            os.close(fd)
+            raise CardImageError(f"free-space file {path} is not a plain file "
+                                 "(a link, directory, FIFO or device); refusing it")
+        return fd
+
+    def read(self, name: str) -> bytes | None:
+        fd = self._open(name, os.O_RDONLY)
+        if fd is None:
+            return None
+        try:
+            chunks = []
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     def write(self, name: str, data: bytes) -> None:
         torn = self._count()
-        fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Truncate only after the checks of _open: O_TRUNC would empty a foreign file first.
+        fd = self._open(name, os.O_WRONLY | os.O_CREAT)
+        assert fd is not None  # O_CREAT
         try:
+            os.ftruncate(fd, 0)
             os.write(fd, data[:len(data) // 2] if torn else data)
             if self.sync:
                 os.fsync(fd)
@@ -100,10 +152,11 @@ class NVM:
             raise PowerLoss(f"power lost while writing {name}")
 
     def remove(self, name: str) -> None:
+        path = self._checked(name)
         if self._count():
             raise PowerLoss(f"power lost before removing {name}")
         try:
-            os.unlink(self.path / name)
+            os.unlink(path)  # unlinking a symbolic link removes the link, not its target
         except FileNotFoundError:
             return
         if self.sync:
@@ -112,6 +165,11 @@ class NVM:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+
+
+def is_area_file_name(name: object) -> bool:
+    """Whether ``name`` is one the area's own files may have (``AREA_FILE_NAME``)."""
+    return isinstance(name, str) and AREA_FILE_NAME.fullmatch(name) is not None
 
 
 @dataclass(slots=True)
@@ -133,9 +191,21 @@ class AppletData:
                 "counter_max": self.counter_max}
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> AppletData:
-        return cls(dict(body["files"]), dict(body["pins"]), dict(body["counters"]),
-                   dict(body["counter_max"]))
+    def from_json(cls, body: Any) -> AppletData:
+        """Parse (and type-check: it comes from the image) one instance's stored data."""
+        try:
+            files, pins = dict(body["files"]), dict(body["pins"])
+            counters, counter_max = dict(body["counters"]), dict(body["counter_max"])
+            for entries, kind in ((files, str), (pins, str), (counters, int),
+                                  (counter_max, int)):
+                for key, value in entries.items():
+                    if not isinstance(key, str) or type(value) is not kind:
+                        raise TypeError(f"entry {key!r}: {value!r}")
+                    if kind is str:
+                        bytes.fromhex(value)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CardImageError(f"free-space applet data is malformed: {exc}") from None
+        return cls(files, pins, counters, counter_max)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +216,23 @@ class Instance:
 
     @property
     def file_name(self) -> str:
-        return f"applet-{self.aid.hex()}"
+        return f"{APPLET_FILE_PREFIX}{self.aid.hex()}"
+
+
+def _parse_registry(body: Any) -> dict[bytes, Instance]:
+    """The instances a registry file lists; it comes from the image, so everything is checked."""
+    instances: dict[bytes, Instance] = {}
+    try:
+        for entry in body["instances"]:
+            aid, load_file = bytes.fromhex(entry["aid"]), bytes.fromhex(entry["load_file"])
+            quota = entry["quota"]
+            if not AID_MIN_LENGTH <= len(aid) <= AID_MAX_LENGTH or aid in instances \
+                    or type(quota) is not int or quota < 0:
+                raise ValueError(f"bad instance {entry!r}")
+            instances[aid] = Instance(aid, load_file, quota)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CardImageError(f"free-space registry is malformed: {exc}") from None
+    return instances
 
 
 class _NoOptions:
@@ -219,16 +305,13 @@ class FreeSpace:
 
     def __init__(self, path: Path, capacity: int = DEFAULT_CAPACITY, sync: bool = True) -> None:
         self.capacity = capacity
-        path.mkdir(exist_ok=True)
+        _ensure_directory(path)
         self.nvm = NVM(path, sync)
         self._recover()
         registry = self._load(REGISTRY)
-        self.instances: dict[bytes, Instance] = {}
-        for entry in (registry or {}).get("instances", []):
-            instance = Instance(bytes.fromhex(entry["aid"]), bytes.fromhex(entry["load_file"]),
-                                int(entry["quota"]))
-            self.instances[instance.aid] = instance
-        self._data = {aid: AppletData.from_json(self._load(i.file_name) or {})
+        self.instances: dict[bytes, Instance] = \
+            _parse_registry(registry) if registry is not None else {}
+        self._data = {aid: AppletData.from_json(self._load(i.file_name))
                       for aid, i in self.instances.items()}
 
     def _load(self, name: str) -> dict[str, Any] | None:
@@ -246,7 +329,9 @@ class FreeSpace:
             return
         body = _unseal(raw)
         if body is not None:
-            for name, content in body["updates"].items():
+            # Check the whole journal before applying any of it: a refusal touches nothing.
+            updates = _checked_updates(body)
+            for name, content in updates.items():
                 if content is None:
                     self.nvm.remove(name)
                 else:
@@ -312,3 +397,44 @@ class FreeSpace:
             raise StatusError(SW.REFERENCED_DATA_NOT_FOUND)
         self.commit({instance.file_name: None},
                     {a: i for a, i in self.instances.items() if a != aid})
+
+
+def _ensure_directory(path: Path) -> None:
+    """Create the area if absent; refuse anything but a real directory (a symbolic link
+    would move every write of the area outside the image)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        try:
+            path.mkdir()
+        except OSError as exc:
+            raise CardImageError(f"free-space area {path} cannot be created: {exc.strerror}"
+                                 ) from None
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        raise CardImageError(f"free-space area {path} is not a directory (a link, file, FIFO "
+                             "or device); refusing it")
+
+
+def _checked_updates(body: Any) -> dict[str, Any]:
+    """The updates of a sealed journal, all checked; a ``CardImageError`` names the first
+    that is not one the card could have written."""
+    updates = body.get("updates") if isinstance(body, dict) else None
+    if not isinstance(updates, dict):
+        raise CardImageError("free-space journal is malformed (no update list); "
+                             "refusing to open the image, nothing was changed")
+    for name, content in updates.items():
+        if not is_area_file_name(name):
+            raise CardImageError(f"free-space journal names {name!r}, which is not a file of "
+                                 "the area; refusing to open the image, nothing was changed")
+        if content is None:
+            continue
+        try:
+            if name == REGISTRY:
+                _parse_registry(content)
+            else:
+                AppletData.from_json(content)
+        except CardImageError as exc:
+            raise CardImageError(f"free-space journal entry {name!r}: {exc}; refusing to "
+                                 "open the image, nothing was changed") from None
+    return updates

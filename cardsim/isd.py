@@ -9,13 +9,18 @@ and EXTERNAL AUTHENTICATE ``84 82 01 00`` open an SCP03-style channel (``gp.scp0
 security level C-MAC); then, each with a valid C-MAC (CLA ``84``), INSTALL ``84 E6 0C 00``
 (load file AID, module AID, instance AID, privileges, ``C9`` applet parameters with
 ``EF { C8 02 quota }``), DELETE ``84 E4 00 00 4F <AID>`` and GET STATUS ``84 F2 40 02``.
-Without an open channel they answer ``6982``; a bad MAC ``6982`` and closes the channel;
-a bad host cryptogram ``6300``.
+Without an open channel they answer ``6982``; a bad MAC ``6982`` and a field too long to
+carry a C-MAC (more than 255 bytes, an extended APDU) ``6700``, both closing the channel, as
+does any unforeseen failure of a secured command; a bad host cryptogram ``6300``. A command
+whose MAC verified and that is then refused on its merits (``6A80``, ``6A84`` …) leaves the
+channel open, as GlobalPlatform does.
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable
 
 from asn1crypto.core import ObjectIdentifier
 
@@ -37,13 +42,32 @@ from ..iso7816.apdu import CommandAPDU
 from ..iso7816.sw import SW
 from ..iso7816.tlv import TLVError, ber_encode, ber_iter
 from .application import CLA_PROPRIETARY, Application
-from .freespace import FreeSpace, Instance
+from .freespace import AID_MAX_LENGTH, AID_MIN_LENGTH, FreeSpace, Instance
 from .status import StatusError
 from .storage import image_key
 
 CLA_SECURED = 0x84
 INS_INITIALIZE_UPDATE, INS_EXTERNAL_AUTHENTICATE = 0x50, 0x82
 INS_INSTALL, INS_DELETE, INS_GET_STATUS = 0xE6, 0xE4, 0xF2
+
+
+def _channel_closes_on_fault(handler: Callable[[IssuerSecurityDomain, CommandAPDU], bytes]
+                             ) -> Callable[[IssuerSecurityDomain, CommandAPDU], bytes]:
+    """A secured command that fails unforeseeably (the card answers ``6F00``) closes the
+    channel: after an internal error the card cannot vouch for the session's state. A refusal
+    on the command's merits (a ``StatusError``) keeps it open."""
+
+    @functools.wraps(handler)
+    def run(self: IssuerSecurityDomain, apdu: CommandAPDU) -> bytes:
+        try:
+            return handler(self, apdu)
+        except StatusError:
+            raise
+        except Exception:
+            self._close_channel()
+            raise
+
+    return run
 
 
 class IssuerSecurityDomain(Application):
@@ -97,29 +121,39 @@ class IssuerSecurityDomain(Application):
             raise StatusError(SW.CONDITIONS_NOT_SATISFIED)
         if apdu.p1 != scp03.SECURITY_LEVEL_CMAC or apdu.p2 != 0x00:
             raise StatusError(SW.INCORRECT_P1P2)
-        try:
-            cryptogram = session.unwrap(bytes((apdu.cla, apdu.ins, apdu.p1, apdu.p2)),
-                                        apdu.data)
-        except scp03.SCPError:
-            self.session = None
-            raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED) from None
+        cryptogram = self._unwrap(session, apdu)
         if not secrets.compare_digest(cryptogram, session.host_cryptogram()):
             self.session = None
             raise StatusError(SW.VERIFY_FAILED_UNLIMITED)
         self.authenticated = True
         return b""
 
+    def _close_channel(self) -> None:
+        self.session = None
+        self.authenticated = False
+
+    def _unwrap(self, session: scp03.Session, apdu: CommandAPDU) -> bytes:
+        """The command data after its C-MAC checks; any failure closes the channel, so a
+        host can never go on in a session whose MAC chain the card did not follow."""
+        try:
+            return session.unwrap(bytes((apdu.cla, apdu.ins, apdu.p1, apdu.p2)), apdu.data)
+        except scp03.SCPLengthError:
+            self._close_channel()
+            raise StatusError(SW.WRONG_LENGTH) from None
+        except scp03.SCPError:
+            self._close_channel()
+            raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED) from None
+        except BaseException:
+            self._close_channel()
+            raise
+
     def _secured(self, apdu: CommandAPDU) -> bytes:
-        """The command data after its C-MAC checks; any failure closes the channel."""
+        """The data of a card-management command, which needs the open channel."""
         if not self.authenticated or self.session is None:
             raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED)
-        try:
-            return self.session.unwrap(bytes((apdu.cla, apdu.ins, apdu.p1, apdu.p2)),
-                                       apdu.data)
-        except scp03.SCPError:
-            self.enter()
-            raise StatusError(SW.SECURITY_STATUS_NOT_SATISFIED) from None
+        return self._unwrap(self.session, apdu)
 
+    @_channel_closes_on_fault
     def install(self, apdu: CommandAPDU) -> bytes:
         from .applets import LOAD_FILES
 
@@ -130,8 +164,8 @@ class IssuerSecurityDomain(Application):
         applet = LOAD_FILES.get(load_file)
         if applet is None:
             raise StatusError(SW.REFERENCED_DATA_NOT_FOUND)
-        if not 5 <= len(aid) <= 16 or any(b.startswith(aid) or aid.startswith(b)
-                                           for b in self.reserved_aids):
+        if not AID_MIN_LENGTH <= len(aid) <= AID_MAX_LENGTH \
+                or any(b.startswith(aid) or aid.startswith(b) for b in self.reserved_aids):
             raise StatusError(SW.WRONG_DATA)
         quota, applet_params = _install_parameters(params)
         try:
@@ -141,6 +175,7 @@ class IssuerSecurityDomain(Application):
         self.freespace.install(Instance(aid, load_file, quota), initial)
         return b""
 
+    @_channel_closes_on_fault
     def delete(self, apdu: CommandAPDU) -> bytes:
         data = self._secured(apdu)
         if apdu.p1 != 0x00 or apdu.p2 != 0x00:
@@ -151,6 +186,7 @@ class IssuerSecurityDomain(Application):
         self.freespace.delete(fields[0x4F])
         return b""
 
+    @_channel_closes_on_fault
     def get_status(self, apdu: CommandAPDU) -> bytes:
         data = self._secured(apdu)
         if apdu.p1 != 0x40 or apdu.p2 != 0x02:

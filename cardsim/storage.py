@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,20 @@ class ImageContent:
             raise CardImageError(f"card.json is malformed: {exc!r}") from None
 
 
+def _open_plain(path: Path, flags: int) -> int:
+    """A descriptor on the regular file ``path`` of the image. A symbolic link is refused
+    (``lock`` pointing elsewhere would create or lock a file outside the image) and so is a
+    FIFO, directory or device (an open or read that hangs, or fails with a traceback)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise CardImageError(f"{path} cannot be opened: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CardImageError(f"{path} is not a plain file (a directory, FIFO or device)")
+    return fd
+
+
 def _b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -165,7 +180,7 @@ class CardStore:
         path = Path(path)
         if not (path / "card.json").is_file():
             raise CardImageError(f"{path} is not a card image (no card.json)")
-        lock_fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        lock_fd = _open_plain(path / "lock", os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -175,10 +190,7 @@ class CardStore:
         try:
             content = cls._load_content(path)
             slots = {name: i for i, name in enumerate(sorted(content.counter_max))}
-            try:
-                counters_fd = os.open(path / "counters.bin", os.O_RDWR)
-            except OSError as exc:
-                raise CardImageError(f"{path}/counters.bin cannot be opened: {exc}") from None
+            counters_fd = _open_plain(path / "counters.bin", os.O_RDWR)
             counters = cls._load_counters(counters_fd, slots, content.counter_max)
         except BaseException:
             if counters_fd >= 0:
@@ -192,6 +204,9 @@ class CardStore:
     def _load_content(path: Path) -> ImageContent:
         try:
             document = json.loads((path / "card.json").read_bytes())
+        except RecursionError:  # nesting no card writes: json gives up on the stack
+            raise CardImageError(f"{path}/card.json is nested too deeply to be a card image"
+                                 ) from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CardImageError(f"{path}/card.json is unreadable or truncated: {exc}") from None
         if not isinstance(document, dict) or document.get("format") != IMAGE_FORMAT:

@@ -35,8 +35,17 @@ DIVERSIFICATION_LENGTH = 10
 MASTER_KEY_FILE = "isd-master.key"
 
 
+MAX_MACED_FIELD = 255
+"""Lc counts the MAC and is one byte in the C-MAC input (Amendment D §6.2.4): a longer field
+(an extended APDU) cannot carry a C-MAC at all."""
+
+
 class SCPError(MynacardError, ValueError):
     """A cryptogram or MAC does not verify, or a message is malformed."""
+
+
+class SCPLengthError(SCPError):
+    """The command data is too long to carry a C-MAC (the card answers ``6700``)."""
 
 
 def kdf(key: bytes, constant: int, bits: int, context: bytes) -> bytes:
@@ -96,6 +105,9 @@ class Session:
         return kdf(self.s_mac, HOST_CRYPTOGRAM, 64, self.context)
 
     def _mac(self, header: bytes, data: bytes) -> bytes:
+        if len(data) + 8 > MAX_MACED_FIELD:
+            raise SCPLengthError(f"{len(data)} data bytes and the C-MAC exceed "
+                                 f"{MAX_MACED_FIELD} bytes")
         cla = header[0] | 0x04
         full = aes_cmac(self.s_mac, self.chaining + bytes((cla,)) + header[1:4]
                         + bytes((len(data) + 8,)) + data)
@@ -103,14 +115,14 @@ class Session:
 
     def wrap(self, header: bytes, data: bytes) -> bytes:
         """Host side: the data field with its C-MAC appended; advances the chain."""
-        if len(data) + 8 > 255:
-            raise SCPError("command data too long for a short APDU with C-MAC")
         full = self._mac(header, data)
         self.chaining = full
         return data + full[:8]
 
     def unwrap(self, header: bytes, field: bytes) -> bytes:
         """Card side: check and strip the C-MAC; advances the chain only when it verifies."""
+        if len(field) > MAX_MACED_FIELD:
+            raise SCPLengthError(f"a {len(field)}-byte field cannot carry a C-MAC")
         if len(field) < 8:
             raise SCPError("no C-MAC")
         data, mac = field[:-8], field[-8:]

@@ -5,7 +5,9 @@
  * offsets, so that a million-entry CRL loads in a fraction of what a general parser needs and
  * a lookup is a probe or two. Everything else (names, extensions of the list, signature algorithms,
  * signature verification) stays with `cryptography`; jpki/crlindex.py glues the two and the
- * tests cross-check this scanner against `cryptography`'s own CRL parsing.
+ * tests cross-check this scanner against `cryptography`'s own CRL parsing. crlindex.py also
+ * holds a line-for-line Python port (_scan_python) for installs without a compiler: a rule
+ * changed here must change there too; the tests cross-check both on mutated CRLs.
  *
  * Every length is checked against its container before use; a malformed input raises
  * ValueError naming the problem and its offset, never reads out of bounds.
@@ -18,6 +20,8 @@
 #include <string.h>
 
 #define MAX_SERIAL 32                 /* RFC 5280 allows 20 octets; tolerate more, bounded */
+#define MAX_ENTRY_EXTENSIONS 16       /* RFC 5280 defines 4 entry extensions; the bound keeps
+                                       * the duplicate check of an entry linear in its size */
 #define KEYW (1 + MAX_SERIAL)         /* length octet, then the serial's content octets */
 #define HEADER 8                      /* index header: entry count, hash-table bits */
 #define SLOTW 16                      /* hash fingerprint (4), unused (4), entry offset + 1 (8) */
@@ -124,25 +128,90 @@ static int check_serial(scan_t *s, const tlv_t *serial) {
     return 0;
 }
 
-/* revokedCertificates entry: SEQUENCE { serial INTEGER, revocationDate Time, Extensions OPT } */
+/* Whether t[0..n) is a UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ) content
+ * naming a real instant: the same rule as time_tuple() and crlindex._time, checked at scan
+ * time so that no lookup can fail later. Stores the fields in v (year, month … second). */
+static int time_fields(const unsigned char *t, Py_ssize_t n, int v[6]) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int k;
+    if (n != 13 && n != 15) return 0;
+    if (t[n - 1] != 'Z') return 0;
+    for (Py_ssize_t i = 0; i < n - 1; i++)
+        if (t[i] < '0' || t[i] > '9') return 0;
+    if (n == 13) {
+        v[0] = (t[0] - '0') * 10 + (t[1] - '0');
+        v[0] += v[0] >= 50 ? 1900 : 2000;
+        k = 2;
+    } else {
+        v[0] = (t[0] - '0') * 1000 + (t[1] - '0') * 100 + (t[2] - '0') * 10 + (t[3] - '0');
+        k = 4;
+    }
+    for (int f = 1; f < 6; f++, k += 2) v[f] = (t[k] - '0') * 10 + (t[k + 1] - '0');
+    if (v[0] < 1 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[3] > 23 || v[4] > 59 || v[5] > 59)
+        return 0;
+    int leap = (v[0] % 4 == 0 && v[0] % 100 != 0) || v[0] % 400 == 0;
+    return v[2] <= days[v[1] - 1] + (v[1] == 2 && leap);
+}
+
+/* The reason codes RFC 5280 §5.3.1 defines (7 is unused). */
+static int known_reason(int r) { return r >= 0 && r <= 10 && r != 7; }
+
+/* The value of a reasonCode extension (ENUMERATED, one octet, a known code), or -1. */
+static int reason_of(scan_t *s, const tlv_t *value) {
+    tlv_t inner;
+    if (read_tlv(s, value->cstart, value->cend, &inner) < 0) return -1;
+    if (inner.tag != 0x0a || inner.cend - inner.cstart != 1 || inner.cend != value->cend ||
+        !known_reason(s->b[inner.cstart]))
+        return fail(s, inner.start, "malformed or unknown reasonCode");
+    return s->b[inner.cstart];
+}
+
+/* The GeneralizedTime inside an invalidityDate extension, or -1. */
+static int invalidity_of(scan_t *s, const tlv_t *value, tlv_t *inner) {
+    int v[6];
+    if (read_tlv(s, value->cstart, value->cend, inner) < 0) return -1;
+    if (inner->tag != 0x18 || inner->cend != value->cend ||
+        !time_fields(s->b + inner->cstart, inner->cend - inner->cstart, v))
+        return fail(s, inner->start, "malformed invalidityDate");
+    return 0;
+}
+
+/* revokedCertificates entry: SEQUENCE { serial INTEGER, revocationDate Time, Extensions OPT }.
+ * Checks everything a later lookup decodes (dates, reasonCode, invalidityDate) and refuses an
+ * extension that occurs twice (RFC 5280 §4.2: "MUST NOT include more than one instance";
+ * a second reasonCode removeFromCRL must not turn a revocation into "good"). */
 static int scan_entry(scan_t *s, const tlv_t *entry, tlv_t *serial, tlv_t *date, tlv_t *exts,
                       int *flags) {
+    int v[6];
     if (entry->tag != 0x30) return fail(s, entry->start, "a revoked entry is not a SEQUENCE");
     if (read_tlv(s, entry->cstart, entry->cend, serial) < 0) return -1;
     if (check_serial(s, serial) < 0) return -1;
     if (read_tlv(s, serial->cend, entry->cend, date) < 0) return -1;
-    if (!is_time(date)) return fail(s, date->start, "revocationDate is not a UTCTime/GeneralizedTime");
+    if (!is_time(date) || !time_fields(s->b + date->cstart, date->cend - date->cstart, v))
+        return fail(s, date->start, "revocationDate is not a valid UTCTime/GeneralizedTime");
     exts->tag = 0;
     if (date->cend == entry->cend) return 0;
     if (read_tlv(s, date->cend, entry->cend, exts) < 0) return -1;
     if (exts->tag != 0x30) return fail(s, exts->start, "crlEntryExtensions is not a SEQUENCE");
     if (exts->cend != entry->cend) return fail(s, exts->cend, "trailing data in a revoked entry");
+    tlv_t seen[MAX_ENTRY_EXTENSIONS];
+    int n = 0;
     Py_ssize_t pos = exts->cstart;
     while (pos < exts->cend) {
-        tlv_t ext, oid, value;
+        tlv_t ext, oid, value, inner;
         int critical;
         if (read_tlv(s, pos, exts->cend, &ext) < 0) return -1;
         if (read_extension(s, &ext, &oid, &value, &critical) < 0) return -1;
+        if (n == MAX_ENTRY_EXTENSIONS)
+            return fail(s, ext.start, "too many extensions in a revoked entry");
+        for (int i = 0; i < n; i++)
+            if (seen[i].cend - seen[i].cstart == oid.cend - oid.cstart &&
+                memcmp(s->b + seen[i].cstart, s->b + oid.cstart,
+                       (size_t)(oid.cend - oid.cstart)) == 0)
+                return fail(s, ext.start, "duplicate extension in a revoked entry");
+        seen[n++] = oid;
+        if (oid_is(s, &oid, OID_REASON) && reason_of(s, &value) < 0) return -1;
+        if (oid_is(s, &oid, OID_INVALIDITY) && invalidity_of(s, &value, &inner) < 0) return -1;
         if (oid_is(s, &oid, OID_CERT_ISSUER)) *flags |= FLAG_CERTIFICATE_ISSUER;
         if (critical && !oid_is(s, &oid, OID_REASON) && !oid_is(s, &oid, OID_INVALIDITY) &&
             !oid_is(s, &oid, OID_HOLD) && !oid_is(s, &oid, OID_CERT_ISSUER))
@@ -387,32 +456,17 @@ static PyObject *lookup(PyObject *self, PyObject *args) {
 }
 
 /* A UTCTime (YYMMDDHHMMSSZ; 50-99 are 19xx, RFC 5280 §4.1.2.5.1) or GeneralizedTime
- * (YYYYMMDDHHMMSSZ) as an aware datetime in UTC, or NULL with ValueError (datetime itself
- * rejects calendar impossibilities such as 30 February). */
+ * (YYYYMMDDHHMMSSZ) as an aware datetime in UTC, or NULL with ValueError. scan() has checked
+ * every time of the list with time_fields(), so the error is for a caller's wrong offset. */
 static PyObject *time_tuple(const unsigned char *t, Py_ssize_t n) {
-    int v[7], k = 0, year;
-    if (n != 13 && n != 15) goto bad;
-    if (t[n - 1] != 'Z') goto bad;
-    for (Py_ssize_t i = 0; i < n - 1; i++)
-        if (t[i] < '0' || t[i] > '9') goto bad;
-    if (n == 13) {
-        year = (t[0] - '0') * 10 + (t[1] - '0');
-        year += year >= 50 ? 1900 : 2000;
-        k = 2;
-    } else {
-        year = (t[0] - '0') * 1000 + (t[1] - '0') * 100 + (t[2] - '0') * 10 + (t[3] - '0');
-        k = 4;
+    int v[6];
+    if (!time_fields(t, n, v)) {
+        PyErr_SetString(PyExc_ValueError, "malformed UTCTime/GeneralizedTime");
+        return NULL;
     }
-    v[0] = year;
-    for (int f = 1; f < 6; f++, k += 2) v[f] = (t[k] - '0') * 10 + (t[k + 1] - '0');
-    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 59)
-        goto bad;
     return PyDateTimeAPI->DateTime_FromDateAndTime(v[0], v[1], v[2], v[3], v[4], v[5], 0,
                                                    PyDateTime_TimeZone_UTC,
                                                    PyDateTimeAPI->DateTimeType);
-bad:
-    PyErr_SetString(PyExc_ValueError, "malformed UTCTime/GeneralizedTime");
-    return NULL;
 }
 
 /* entry(der, offset) -> (serial, revocation_time, reason, invalidity_time)
@@ -434,14 +488,9 @@ static PyObject *decode_entry(const unsigned char *der, Py_ssize_t len, Py_ssize
             read_tlv(&s, pos, exts.cend, &ext);  /* checked by scan_entry */
             read_extension(&s, &ext, &oid, &value, &critical);
             if (oid_is(&s, &oid, OID_REASON)) {
-                if (read_tlv(&s, value.cstart, value.cend, &inner) < 0) goto error;
-                if (inner.tag != 0x0a || inner.cend - inner.cstart != 1 || inner.cend != value.cend)
-                    { fail(&s, inner.start, "malformed reasonCode"); goto error; }
-                reason = s.b[inner.cstart];
+                if ((reason = reason_of(&s, &value)) < 0) goto error;
             } else if (oid_is(&s, &oid, OID_INVALIDITY)) {
-                if (read_tlv(&s, value.cstart, value.cend, &inner) < 0) goto error;
-                if (inner.tag != 0x18 || inner.cend != value.cend)
-                    { fail(&s, inner.start, "malformed invalidityDate"); goto error; }
+                if (invalidity_of(&s, &value, &inner) < 0) goto error;
                 Py_DECREF(invalidity);
                 invalidity = time_tuple(s.b + inner.cstart, inner.cend - inner.cstart);
                 if (!invalidity) goto error_noscan;
