@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mynacard.iso7816.tlv import ber_encode, ber_iter
 from mynacard.jpki import crlindex, lifecycle
 from mynacard.jpki.crlindex import CRLFormatError, CRLIndex, serial_content

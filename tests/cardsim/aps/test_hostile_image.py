@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.freespace import AREA_FILE_NAME, JOURNAL, REGISTRY, _seal
 from mynacard.cardsim.storage import CardImageError, CardStore

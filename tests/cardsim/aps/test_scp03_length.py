@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
+
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.perso.issuer_keys import load_or_create_master
 from mynacard.client.applets import CardManager
