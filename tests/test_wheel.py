@@ -3,6 +3,7 @@ name, the personas and the compiled CRL scanner inside it, and a working ``mynac
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -17,8 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy: pip builds in the source tree and would leave build/ behind.
+    source = out / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.so", "__pycache__", ".hypothesis", ".pytest_cache",
+        "*.egg-info", "demo-out"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out),
-                    str(ROOT)],
+                    str(source)],
                    check=True, capture_output=True, timeout=300)
     (built,) = out.glob("mynacard-*.whl")
     return built
