@@ -76,16 +76,15 @@ def alternating_round_trips_us(card: CardConnection,
     for _ in range(WARM_UP):
         card.transmit_raw(READ_4)
         floor.transmit_raw(READ_4)
-    card_times, floor_times = [], []
+    times: dict[int, list[float]] = {id(card): [], id(floor): []}
     clock = time.perf_counter_ns
-    for _ in range(APDUS):
-        start = clock()
-        card.transmit_raw(READ_4)
-        middle = clock()
-        floor.transmit_raw(READ_4)
-        card_times.append((middle - start) / 1000)
-        floor_times.append((clock() - middle) / 1000)
-    return card_times, floor_times
+    for i in range(APDUS):
+        # Who goes first swaps every turn, so neither always follows the other's wake-up.
+        for connection in (card, floor) if i % 2 else (floor, card):
+            start = clock()
+            connection.transmit_raw(READ_4)
+            times[id(connection)].append((clock() - start) / 1000)
+    return times[id(card)], times[id(floor)]
 
 
 def percentile(values: list[float], fraction: float) -> float:
