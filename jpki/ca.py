@@ -192,6 +192,12 @@ class SimulatorPKI:
         return [CertificateAuthority(kind, _load_key(r[1]), x509.load_der_x509_certificate(r[2]),
                                      r[0]) for r in rows]
 
+    def generation_certificates(self) -> list[tuple[CAKind, int, bytes]]:
+        """(kind, generation, certificate DER) of every CA generation, loading no private key."""
+        rows = self.store.query("SELECT kind, generation, cert_der FROM ca_generation "
+                                "ORDER BY kind, generation")
+        return [(CA_KINDS[r[0]], r[1], bytes(r[2])) for r in rows]
+
     def ca(self, kind: CAKind, generation: int | None = None) -> CertificateAuthority:
         gens = self.generations(kind)
         if not gens:
