@@ -54,6 +54,7 @@ def _open(spec: str) -> Reader:
         if not separator or not inner:
             raise NoReaderError("reader spec 'faults:' needs options and a reader, e.g. "
                                 "faults:remove-after=5,seed=1:sim:card1")
-        return FaultyReader(_open(inner), FaultPlan.parse(options))
+        plan = FaultPlan.parse(options)  # a bad option is named before any reader opens
+        return FaultyReader(_open(inner), plan)
     raise NoReaderError(f"unknown reader spec {spec!r}: use sim:DIR, pcsc, pcsc:NAME, "
                         "replay:FILE or faults:OPTIONS:SPEC")
