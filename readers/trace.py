@@ -218,6 +218,8 @@ class Exchange:
     """Data + SW, or None when the exchange failed with ``error``."""
     error: str = ""
     message: str = ""
+    line: int = 0
+    """Its line in the trace file (``seq`` restarts with every session)."""
 
     def matches(self, command: bytes) -> bool:
         sent = command.hex().upper()
@@ -266,11 +268,11 @@ def read_trace(path: Path | str) -> list[Session]:
                 bytes.fromhex(command.replace("*", "0"))  # well-formed hex apart from masks
                 sessions[-1].events.append(Exchange(
                     int(entry["seq"]), command,
-                    bytes.fromhex(entry["response"] + entry["sw"])))
+                    bytes.fromhex(entry["response"] + entry["sw"]), line=number))
             elif kind == "error":
                 sessions[-1].events.append(Exchange(
                     int(entry["seq"]), str(entry["command"]).upper(), None,
-                    str(entry["error"]), str(entry["message"])))
+                    str(entry["error"]), str(entry["message"]), line=number))
             else:
                 raise ValueError(f"unknown record type {kind!r}")
         except (ValueError, KeyError, TypeError) as exc:
@@ -308,7 +310,8 @@ class ReplayConnection(CardConnection):
                                      "recorded a reset")
         if not event.matches(command):
             raise TraceMismatchError(
-                f"APDU #{event.seq} differs from the trace {self._reader.path}:\n"
+                f"APDU #{event.seq} (line {event.line}) differs from the trace "
+                f"{self._reader.path}:\n"
                 f"  recorded {event.command}\n  sent     {command.hex().upper()}")
         if event.response is None:
             raise _ERRORS.get(event.error, ReaderError)(f"{event.message} (replayed)")

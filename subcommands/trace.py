@@ -60,7 +60,8 @@ def _count(path: Path) -> int:
 
 @dataclass(frozen=True)
 class Difference:
-    seq: int | str
+    where: str
+    """``line N`` of the trace file, or ``ATR`` of session N."""
     command: str
     recorded: bytes | str
     simulator: bytes | str
@@ -86,13 +87,13 @@ def _secret_filled(event: Exchange, secrets: list[bytes]) -> bytes:
             run += 1
             i += 1
         if not secrets:
-            raise CompareError(f"APDU #{event.seq} carries a redacted secret ({run // 2} bytes): "
-                               "give the simulator card's PIN or password with --secret, once "
-                               "per redacted command, in order")
+            raise CompareError(f"line {event.line} (APDU #{event.seq}) carries a redacted "
+                               f"secret ({run // 2} bytes): give the simulator card's PIN or "
+                               "password with --secret, once per redacted command, in order")
         secret = secrets.pop(0)
         if len(secret) != run // 2:
-            raise CompareError(f"APDU #{event.seq} had a {run // 2}-byte secret; the --secret "
-                               f"given for it has {len(secret)} bytes")
+            raise CompareError(f"line {event.line} (APDU #{event.seq}) had a {run // 2}-byte "
+                               f"secret; the --secret given for it has {len(secret)} bytes")
         out += secret
     return bytes(out)
 
@@ -118,14 +119,14 @@ def compare_trace(path: Path, card_dir: Path, secrets: list[bytes]) -> tuple[int
         for number, session in enumerate(sessions, 1):
             with reader.connect() as connection:
                 if connection.atr != session.atr:
-                    differences.append(Difference(f"ATR {number}", "(power on)",
+                    differences.append(Difference(f"session {number} ATR", "(power on)",
                                                   session.atr.hex().upper(),
                                                   connection.atr.hex().upper()))
                 for event in session.events:
                     if isinstance(event, bytes):
                         atr = connection.reset()
                         if atr != event:
-                            differences.append(Difference(f"ATR {number}", "(reset)",
+                            differences.append(Difference(f"session {number} ATR", "(reset)",
                                                           event.hex().upper(), atr.hex().upper()))
                         continue
                     compared += 1
@@ -142,8 +143,8 @@ def compare_trace(path: Path, card_dir: Path, secrets: list[bytes]) -> tuple[int
                     else:
                         differ = _answers_differ(command, recorded, answer)
                     if differ:
-                        differences.append(Difference(event.seq, event.command, recorded,
-                                                      answer))
+                        differences.append(Difference(f"line {event.line}", event.command,
+                                                      recorded, answer))
                     if isinstance(answer, str):
                         break  # the simulated card is gone for this session
     return compared, differences
@@ -189,12 +190,12 @@ def compare(file: Path, card_dir: Path, secrets: tuple[str, ...], full: bool) ->
         return
     click.echo(f"{len(differences)} of {compared} APDUs of {file.name} differ from the "
                f"simulator ({card_dir}):\n")
-    click.echo("| # | command | trace answer | simulator answer |")
-    click.echo("|---|---------|--------------|------------------|")
+    click.echo("| where | command | trace answer | simulator answer |")
+    click.echo("|-------|---------|--------------|------------------|")
     for d in differences:
         command = d.command if d.command.startswith("(") else _abbreviated(d.command, full)
         recorded = _summary(d.recorded, d.simulator, full)
         simulated = _summary(d.simulator, d.recorded, full)
-        click.echo(f"| {d.seq} | `{command}` | `{recorded}` | `{simulated}` |")
+        click.echo(f"| {d.where} | `{command}` | `{recorded}` | `{simulated}` |")
     sys.exit(1)
 

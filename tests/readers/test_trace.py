@@ -137,7 +137,8 @@ def test_replay_refuses_a_command_that_differs(card_dir: Path, tmp_path: Path) -
     replay = open_reader(f"replay:{path}")
     with replay.connect() as connection:
         client = JPKIClient(connection)
-        with pytest.raises(TraceMismatchError, match=r"APDU #2 differs(.|\n)*00A4020C02000B"):
+        with pytest.raises(TraceMismatchError,
+                           match=r"APDU #2 \(line 3\) differs(.|\n)*00A4020C02000B"):
             client.read_certificate_der(JPKIKey.AUTH, ca=True)  # EF 000B instead of 000A
     with open_reader(f"replay:{path}").connect() as connection:
         client = JPKIClient(connection)
