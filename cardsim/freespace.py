@@ -44,7 +44,7 @@ from typing import Any
 
 from ..iso7816.sw import SW
 from .status import StatusError
-from .storage import CardImageError
+from .storage import CardImageError, PowerLoss
 
 DEFAULT_CAPACITY = 16 * 1024
 REGISTRY = "registry"
@@ -59,11 +59,6 @@ and one ``applet-<AID hex>`` per instance. No slash, dot, NUL or upper case can 
 a name from the image can never reach outside the area."""
 NAME_OVERHEAD = 8
 """Bytes charged per stored entry on top of its name and value (the card's allocation unit)."""
-
-
-class PowerLoss(BaseException):  # noqa: N818 - an event, not an error: it must not be handled
-    """Injected power loss: the card stops mid-write. Not an ``Exception``, so nothing on the
-    card answers it with a status word; only the test harness catches it."""
 
 
 def _seal(body: dict[str, Any]) -> bytes:

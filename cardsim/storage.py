@@ -52,6 +52,11 @@ class CardImageError(MynacardError):
     """The card image is missing, corrupt, truncated, or of an unknown format."""
 
 
+class PowerLoss(BaseException):  # noqa: N818 - an event, not an error: it must not be handled
+    """Injected power loss: the card stops mid-write. Not an ``Exception``, so nothing on the
+    card answers it with a status word; only the test harness (or the reader) catches it."""
+
+
 class CardImageInUseError(CardImageError):
     """Another process holds the card image."""
 
@@ -140,6 +145,8 @@ class CardStore:
         self._counters = counters
         self._sync = sync
         self._keys: dict[str, rsa.RSAPrivateKey] = {}
+        self._writes_until_power_loss: int | None = None
+        self._torn_write_lands = False
 
     # -- creation and loading ------------------------------------------------------------
 
@@ -263,10 +270,29 @@ class CardStore:
 
     # -- updating ------------------------------------------------------------------------
 
+    def inject_power_loss(self, at_write: int | None, *, lands: bool = False) -> None:
+        """Lose power at the ``at_write``-th write of the image from now (1 = the next);
+        None disarms. The image's writes are atomic (old or new, never a mix), so a write torn
+        by the power loss either ``lands`` whole or leaves storage as it was; either way the
+        command never answers and ``PowerLoss`` is raised."""
+        self._writes_until_power_loss = at_write
+        self._torn_write_lands = lands
+
+    def _power_fails_now(self) -> bool:
+        if self._writes_until_power_loss is None:
+            return False
+        self._writes_until_power_loss -= 1
+        return self._writes_until_power_loss <= 0
+
     def set_counter(self, name: str, value: int, *, durable: bool = True) -> None:
         """Write one retry counter in place; ``durable`` also waits for the disk (if syncing)."""
+        torn = self._power_fails_now()
+        if torn and not self._torn_write_lands:
+            raise PowerLoss(f"power lost before retry counter {name} was written")
         offset = len(COUNTERS_MAGIC) + 1 + 2 * self._slots[name]
         os.pwrite(self._counters_fd, bytes((value, value ^ 0xFF)), offset)
+        if torn:
+            raise PowerLoss(f"power lost right after retry counter {name} was written")
         if durable and self._sync:
             os.fdatasync(self._counters_fd)
         self._counters[name] = value
@@ -280,8 +306,15 @@ class CardStore:
         body = merged.to_json()
         document = {"format": IMAGE_FORMAT, "version": IMAGE_VERSION, "body": body,
                     "sha256": _seal(body)}
-        atomic_write(self.path / "card.json",
-                     json.dumps(document, ensure_ascii=False, indent=1).encode(), mode=0o600)
+        encoded = json.dumps(document, ensure_ascii=False, indent=1).encode()
+        torn = self._power_fails_now()
+        if torn and not self._torn_write_lands:
+            # What a cut leaves of an atomic write that never landed: half a temp file.
+            (self.path / ".card.json.tmp").write_bytes(encoded[:len(encoded) // 2])
+            raise PowerLoss("power lost while card.json was being rewritten")
+        atomic_write(self.path / "card.json", encoded, mode=0o600)
+        if torn:
+            raise PowerLoss("power lost right after card.json was rewritten")
         self.content = merged
         self._keys = {k: v for k, v in self._keys.items() if k not in changes.get("keys", {})}
 

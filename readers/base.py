@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from ..errors import MynacardError
-from ..iso7816.apdu import CommandAPDU, ResponseAPDU
+from ..iso7816.apdu import APDUFormatError, CommandAPDU, ResponseAPDU
 
 
 class ReaderError(MynacardError):
@@ -31,6 +31,18 @@ class CardRemovedError(ReaderError):
 
 class TransmitError(ReaderError):
     """The APDU could not be exchanged with the card."""
+
+
+def _with_short_le(raw: bytes, le: int) -> bytes | None:
+    """``raw`` resent with the Le a ``6Cxx`` asked for; None when it has no short Le to fix
+    (a data byte of a command without Le must never be overwritten)."""
+    try:
+        apdu = CommandAPDU.parse(raw)
+    except APDUFormatError:
+        return None
+    if apdu.le is None or apdu.extended:
+        return None
+    return raw[:-1] + bytes((le,))
 
 
 class CardConnection(ABC):
@@ -55,8 +67,8 @@ class CardConnection(ABC):
         """Exchange an APDU, following ``61xx`` (GET RESPONSE) and ``6Cxx`` (wrong Le)."""
         raw = command.encode() if isinstance(command, CommandAPDU) else bytes(command)
         response = ResponseAPDU.parse(self.transmit_raw(raw))
-        if response.sw1 == 0x6C and len(raw) >= 5:
-            response = ResponseAPDU.parse(self.transmit_raw(raw[:-1] + bytes((response.sw2,))))
+        if response.sw1 == 0x6C and (corrected := _with_short_le(raw, response.sw2)):
+            response = ResponseAPDU.parse(self.transmit_raw(corrected))
         if response.sw1 != 0x61:
             return response
         data = bytearray(response.data)
@@ -77,6 +89,9 @@ class Reader(ABC):
     """A slot a card can be in."""
 
     name: str
+    cuts_power_mid_write: bool = False
+    """True when the back end can cut the card's power in the middle of a memory write
+    (only the in-process simulator): what fault injection's ``tear`` needs."""
 
     @abstractmethod
     def card_present(self) -> bool: ...

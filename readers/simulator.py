@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cardsim.card import VirtualCard
-from ..cardsim.storage import CardImageError
+from ..cardsim.storage import CardImageError, PowerLoss
 from .base import CardConnection, CardRemovedError, NoCardError, Reader, ReaderError
 
 
 class SimulatorReader(Reader):
     """A slot holding a ``VirtualCard``: either given (``insert``) or opened from an image
     directory on each ``connect`` and closed (state saved, lock released) on disconnect."""
+
+    cuts_power_mid_write = True
 
     def __init__(self, name: str = "mynacard simulator 00", *,
                  card: VirtualCard | None = None, image: Path | None = None,
@@ -63,6 +65,9 @@ class SimulatorConnection(CardConnection):
         self._card: VirtualCard | None = card
         self._owns_card = owns_card
         self.removed = False
+        self._power_cut_armed = False
+        """Whether a cut armed here turns the card's ``PowerLoss`` into a removal (a cut
+        armed on the card itself, by a card test, reaches that test untouched)."""
         self._atr = card.power_on()
 
     def _live(self) -> VirtualCard:
@@ -77,7 +82,30 @@ class SimulatorConnection(CardConnection):
         return self._atr
 
     def transmit_raw(self, command: bytes) -> bytes:
-        return self._live().transmit(command)
+        card = self._live()
+        try:
+            return card.transmit(command)
+        except PowerLoss as loss:
+            if not self._power_cut_armed:
+                raise
+            # The card went dead mid-command: what reached its memory stays, nothing else does.
+            self._power_cut_armed = False
+            self.removed = True
+            self._card = None
+            if self._owns_card:
+                card.close()
+            else:
+                card.power_off()
+            raise CardRemovedError(f"the card lost power in the middle of a write ({loss}); "
+                                   "it never answered APDU "
+                                   f"{command[:4].hex().upper()}") from None
+
+    def cut_power_at_write(self, at_write: int, *, lands: bool) -> None:
+        """Cut the card's power at its ``at_write``-th write of non-volatile memory from now
+        (PIN retry counters, PIN changes); ``lands`` says whether that write completes first.
+        Only an in-process card can be torn like this: the fault wrappers rely on it."""
+        self._live().store.inject_power_loss(at_write, lands=lands)
+        self._power_cut_armed = True
 
     def reset(self) -> bytes:
         self._atr = self._live().reset()
@@ -87,6 +115,8 @@ class SimulatorConnection(CardConnection):
         card, self._card = self._card, None
         if card is None or self.removed:
             return
+        if self._power_cut_armed:
+            card.store.inject_power_loss(None)
         if self._owns_card:
             card.close()
         else:

@@ -78,3 +78,10 @@ def test_image_reader_releases_the_card_on_disconnect(card_dir: Path) -> None:
 def test_bad_reader_specs(spec: str) -> None:
     with pytest.raises(NoReaderError):
         open_reader(spec)
+
+
+def test_6cxx_to_a_command_without_le_is_not_resent() -> None:
+    """Resending with ``raw[:-1] + Le`` would overwrite the last PIN byte of a VERIFY."""
+    connection = ScriptedConnection(["6C04"])
+    assert connection.transmit(bytes.fromhex("002000800431323334")).sw == 0x6C04
+    assert connection.sent == ["002000800431323334"]
