@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
 from enum import Enum
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
+from ..clock import Clock
 from .ca import SimulatorPKI
 from .certid import key_hash, name_hash
 from .profile import CA_KINDS
@@ -32,12 +32,14 @@ class FailureMode(Enum):
 
 
 class OCSPResponder:
-    def __init__(self, pki: SimulatorPKI, *,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    """Answers with producedAt = thisUpdate = ``clock()``: by default the PKI's own clock, so a
+    frozen ``VirtualClock`` moves CRLs and OCSP answers together."""
+
+    def __init__(self, pki: SimulatorPKI, *, clock: Clock | None = None,
                  failure: FailureMode = FailureMode.NONE,
                  validity: dt.timedelta = RESPONSE_VALIDITY) -> None:
         self.pki = pki
-        self.clock = clock
+        self.clock = clock if clock is not None else pki.clock
         self.failure = failure
         self.validity = validity
         # One store connection serves every HTTP thread.
