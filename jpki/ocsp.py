@@ -12,8 +12,11 @@ import datetime as dt
 import threading
 from enum import Enum
 
+from asn1crypto import core as asn1_core
+from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
 
 from ..clock import Clock
@@ -102,4 +105,20 @@ class OCSPResponder:
         )
         if nonce is not None:
             builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-        return builder.sign(responder.key, hashes.SHA256())
+        signed = builder.sign(responder.key, hashes.SHA256())
+        return ocsp.load_der_ocsp_response(pin_produced_at(
+            signed.public_bytes(serialization.Encoding.DER), responder.key, now))
+
+
+def pin_produced_at(der: bytes, key: rsa.RSAPrivateKey, when: dt.datetime) -> bytes:
+    """Set a signed response's producedAt to ``when`` and re-sign it (SHA-256, PKCS#1 v1.5).
+
+    cryptography's builder stamps producedAt with the system time and offers no setter; a
+    responder on a virtual clock must say the same instant in producedAt and thisUpdate."""
+    response = asn1_ocsp.OCSPResponse.load(der)
+    basic = response["response_bytes"]["response"].parsed
+    tbs = basic["tbs_response_data"]
+    tbs["produced_at"] = asn1_core.GeneralizedTime(when.astimezone(dt.UTC))
+    basic["signature"] = key.sign(tbs.dump(force=True), padding.PKCS1v15(), hashes.SHA256())
+    response["response_bytes"]["response"] = asn1_core.ParsableOctetString(basic.dump(force=True))
+    return response.dump(force=True)
