@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..clock import Clock, system_clock
 from ..errors import MynacardError
 from ..facts.person import Resident
 from .profile import (
@@ -126,31 +127,44 @@ def store_path(path: Path | str) -> Path:
 
 
 class SimulatorPKI:
-    """Both JPKI CAs with all their generations, backed by a ``PKIStore``."""
+    """Both JPKI CAs with all their generations, backed by a ``PKIStore``.
 
-    def __init__(self, store: PKIStore, path: Path | None = None) -> None:
+    ``clock`` is what "now" means to this PKI and to everything built on it (lifecycle events,
+    CRL publication, the OCSP responder, card issuance): a test freezes one ``VirtualClock``
+    and every date moves together. An explicit ``now=`` argument still overrides it.
+    """
+
+    def __init__(self, store: PKIStore, path: Path | None = None,
+                 clock: Clock = system_clock) -> None:
         self.store = store
         self.path = path
+        self.clock = clock
+
+    def now(self, override: dt.datetime | None = None) -> dt.datetime:
+        """``override`` when given (an explicit ``now=``), else the PKI's clock."""
+        return override if override is not None else self.clock()
 
     # construction ----------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, now: dt.datetime | None = None,
-               base_url: str = DEFAULT_BASE_URL) -> SimulatorPKI:
+    def create(cls, now: dt.datetime | None = None, base_url: str = DEFAULT_BASE_URL,
+               clock: Clock = system_clock) -> SimulatorPKI:
         """A throwaway PKI in an in-memory store."""
-        pki = cls(PKIStore(":memory:"))
-        pki.initialise(now or dt.datetime.now(dt.UTC), base_url)
+        pki = cls(PKIStore(":memory:"), clock=clock)
+        pki.initialise(pki.now(now), base_url)
         return pki
 
     @classmethod
     def open(cls, path: Path | str, now: dt.datetime | None = None,
-             base_url: str = DEFAULT_BASE_URL) -> SimulatorPKI:
-        """Open the store at ``path`` (see ``store_path``), creating the first generations."""
+             base_url: str = DEFAULT_BASE_URL, clock: Clock = system_clock) -> SimulatorPKI:
+        """Open the store at ``path`` (see ``store_path``), creating the first generations.
+
+        The clock is not stored: each opening says which clock it runs on."""
         file = store_path(path)
         file.parent.mkdir(parents=True, exist_ok=True)
-        pki = cls(PKIStore(file), Path(path))
+        pki = cls(PKIStore(file), Path(path), clock)
         if pki.store.get_meta("base_url") is None:
-            pki.initialise(now or dt.datetime.now(dt.UTC), base_url)
+            pki.initialise(pki.now(now), base_url)
         return pki
 
     def initialise(self, now: dt.datetime, base_url: str) -> None:
@@ -245,8 +259,9 @@ class SimulatorPKI:
         return Responder(kind, generation, _load_key(rows[0][0]),
                          x509.load_der_x509_certificate(rows[0][1]))
 
-    def rollover(self, kind: CAKind, now: dt.datetime) -> CertificateAuthority:
+    def rollover(self, kind: CAKind, now: dt.datetime | None = None) -> CertificateAuthority:
         """A new key generation under the same DN, cross-linked with the previous one."""
+        now = self.now(now)
         with self.store.transaction() as db:
             current = db.execute("SELECT MAX(generation) FROM ca_generation WHERE kind = ?",
                                  (kind.key,)).fetchone()[0]

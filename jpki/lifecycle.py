@@ -18,6 +18,8 @@ expiry          nothing revoked; expired entries drop off later CRLs          (n
 ``release_hold`` exists for the smartphone authentication certificate, whose suspension the
 holder may lift (facts §14); it produces a removeFromCRL entry in the next delta CRL.
 
+Every ``now`` defaults to the PKI's clock (``SimulatorPKI.clock``); pass one to override it.
+
 Keys come from the card: an event that needs a new certificate takes the card's new public key
 and returns the card's new certificate set; ``cardsim.perso.reissue`` writes it into the image.
 """
@@ -137,9 +139,10 @@ def issue_card(pki: SimulatorPKI, resident: Resident, auth_key: rsa.RSAPublicKey
 
 
 def renew(pki: SimulatorPKI, card_id: str, auth_key: rsa.RSAPublicKey,
-          sign_key: rsa.RSAPublicKey | None, now: dt.datetime,
+          sign_key: rsa.RSAPublicKey | None, now: dt.datetime | None = None,
           card_expiry: dt.date | None = None) -> EventResult:
     """更新: both certificates replaced; the old ones revoked as superseded."""
+    now = pki.now(now)
     # Reads happen inside the write transaction: another process cannot change the card
     # between what we saw and what we write.
     with pki.store.transaction() as db:
@@ -165,9 +168,11 @@ def _replace_certificates(pki: SimulatorPKI, db, current: Card, auth_key: rsa.RS
 
 
 def change_resident(pki: SimulatorPKI, card_id: str, resident: Resident,
-                    sign_key: rsa.RSAPublicKey | None, now: dt.datetime) -> EventResult:
+                    sign_key: rsa.RSAPublicKey | None,
+                    now: dt.datetime | None = None) -> EventResult:
     """Change of address or name: the signing certificate (which carries them) is revoked as
     affiliationChanged and, if ``sign_key`` is given, replaced; authentication is untouched."""
+    now = pki.now(now)
     with pki.store.transaction() as db:
         current = card(pki, card_id)
         _require_active(current)
@@ -180,8 +185,9 @@ def change_resident(pki: SimulatorPKI, card_id: str, resident: Resident,
     return EventResult(card_id, _refresh(pki, changed), _card_set(pki, card_id))
 
 
-def report_loss(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResult:
+def report_loss(pki: SimulatorPKI, card_id: str, now: dt.datetime | None = None) -> EventResult:
     """紛失: every live certificate of the card goes on hold (一時保留)."""
+    now = pki.now(now)
     with pki.store.transaction() as db:
         _require_active(card(pki, card_id))
         changed = _revoke(pki, db, [r for r in live_certificates(pki, card_id)
@@ -191,8 +197,9 @@ def report_loss(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResul
     return EventResult(card_id, _refresh(pki, changed), None)
 
 
-def card_found(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResult:
+def card_found(pki: SimulatorPKI, card_id: str, now: dt.datetime | None = None) -> EventResult:
     """A lost card turned up: its held certificates are revoked, never released; reissue next."""
+    now = pki.now(now)
     with pki.store.transaction() as db:
         if card(pki, card_id).state != "lost":
             raise LifecycleError(f"card {card_id} was not reported lost")
@@ -203,9 +210,10 @@ def card_found(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResult
 
 
 def reissue(pki: SimulatorPKI, card_id: str, auth_key: rsa.RSAPublicKey,
-            sign_key: rsa.RSAPublicKey | None, now: dt.datetime,
+            sign_key: rsa.RSAPublicKey | None, now: dt.datetime | None = None,
             card_expiry: dt.date | None = None) -> EventResult:
     """再発行 after loss: new certificates for the new card; anything still live is revoked."""
+    now = pki.now(now)
     with pki.store.transaction() as db:
         current = card(pki, card_id)
         if current.state == "closed":
@@ -216,8 +224,9 @@ def reissue(pki: SimulatorPKI, card_id: str, auth_key: rsa.RSAPublicKey,
     return EventResult(card_id, _refresh(pki, changed), _card_set(pki, card_id))
 
 
-def death(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResult:
+def death(pki: SimulatorPKI, card_id: str, now: dt.datetime | None = None) -> EventResult:
     """死亡: every certificate of the card revoked; the card is closed."""
+    now = pki.now(now)
     with pki.store.transaction() as db:
         card(pki, card_id)
         changed = _revoke(pki, db, live_certificates(pki, card_id), Status.REVOKED,
@@ -226,9 +235,10 @@ def death(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResult:
     return EventResult(card_id, _refresh(pki, changed), None)
 
 
-def user_request(pki: SimulatorPKI, card_id: str, now: dt.datetime,
+def user_request(pki: SimulatorPKI, card_id: str, now: dt.datetime | None = None,
                  roles: Iterable[Role] = (Role.AUTH, Role.SIGN)) -> EventResult:
     """失効申請 by the holder."""
+    now = pki.now(now)
     with pki.store.transaction() as db:
         card(pki, card_id)
         changed = _revoke(pki, db, live_certificates(pki, card_id, roles), Status.REVOKED,
@@ -236,11 +246,12 @@ def user_request(pki: SimulatorPKI, card_id: str, now: dt.datetime,
     return EventResult(card_id, _refresh(pki, changed), None)
 
 
-def key_compromise(pki: SimulatorPKI, card_id: str, now: dt.datetime,
+def key_compromise(pki: SimulatorPKI, card_id: str, now: dt.datetime | None = None,
                    invalidity_date: dt.datetime | None = None,
                    roles: Iterable[Role] = (Role.AUTH, Role.SIGN)) -> EventResult:
     """A reported key compromise; ``invalidity_date`` is when the key is known or suspected to
     have been compromised (an entry extension, RFC 5280 §5.3.2)."""
+    now = pki.now(now)
     with pki.store.transaction() as db:
         card(pki, card_id)
         changed = _revoke(pki, db, live_certificates(pki, card_id, roles), Status.REVOKED,
@@ -248,9 +259,10 @@ def key_compromise(pki: SimulatorPKI, card_id: str, now: dt.datetime,
     return EventResult(card_id, _refresh(pki, changed), None)
 
 
-def release_hold(pki: SimulatorPKI, card_id: str, now: dt.datetime,
+def release_hold(pki: SimulatorPKI, card_id: str, now: dt.datetime | None = None,
                  roles: Iterable[Role] = (Role.AUTH,)) -> EventResult:
     """Lift a hold (smartphone authentication certificate only, facts §14)."""
+    now = pki.now(now)
     with pki.store.transaction() as db:
         current = card(pki, card_id)
         held = [r for r in live_certificates(pki, card_id, roles) if r.status is Status.HOLD]
@@ -262,8 +274,9 @@ def release_hold(pki: SimulatorPKI, card_id: str, now: dt.datetime,
     return EventResult(card_id, _refresh(pki, changed), None)
 
 
-def expire(pki: SimulatorPKI, now: dt.datetime) -> tuple[CertificateRecord, ...]:
+def expire(pki: SimulatorPKI, now: dt.datetime | None = None) -> tuple[CertificateRecord, ...]:
     """Mark good certificates past their notAfter as expired; nothing is revoked."""
+    now = pki.now(now)
     with pki.store.transaction() as db:
         records = pki.store.certificates("status IN ('good', 'released') AND not_after < ?",
                                          (now.astimezone(dt.UTC).isoformat(),))

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
 from enum import Enum
 
+from asn1crypto import core as asn1_core
+from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
 
+from ..clock import Clock
 from .ca import Responder, SimulatorPKI
 from .certid import key_hash, name_hash
 from .profile import CAKind
@@ -37,12 +40,14 @@ class FailureMode(Enum):
 
 
 class OCSPResponder:
-    def __init__(self, pki: SimulatorPKI, *,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    """Answers with producedAt = thisUpdate = ``clock()``: by default the PKI's own clock, so a
+    frozen ``VirtualClock`` moves CRLs and OCSP answers together."""
+
+    def __init__(self, pki: SimulatorPKI, *, clock: Clock | None = None,
                  failure: FailureMode = FailureMode.NONE,
                  validity: dt.timedelta = RESPONSE_VALIDITY) -> None:
         self.pki = pki
-        self.clock = clock
+        self.clock = clock if clock is not None else pki.clock
         self.failure = failure
         self.validity = validity
         # One store connection serves every HTTP thread; the lock also guards the caches.
@@ -133,4 +138,24 @@ class OCSPResponder:
         )
         if nonce is not None:
             builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-        return builder.sign(responder.key, hashes.SHA256())
+        signed = builder.sign(responder.key, hashes.SHA256())
+        if signed.produced_at_utc == now:
+            # On the system clock the builder's own stamp is already right (a second boundary
+            # aside): signing twice would halve the responder's throughput.
+            return signed
+        return ocsp.load_der_ocsp_response(pin_produced_at(
+            signed.public_bytes(serialization.Encoding.DER), responder.key, now))
+
+
+def pin_produced_at(der: bytes, key: rsa.RSAPrivateKey, when: dt.datetime) -> bytes:
+    """Set a signed response's producedAt to ``when`` and re-sign it (SHA-256, PKCS#1 v1.5).
+
+    cryptography's builder stamps producedAt with the system time and offers no setter; a
+    responder on a virtual clock must say the same instant in producedAt and thisUpdate."""
+    response = asn1_ocsp.OCSPResponse.load(der)
+    basic = response["response_bytes"]["response"].parsed
+    tbs = basic["tbs_response_data"]
+    tbs["produced_at"] = asn1_core.GeneralizedTime(when.astimezone(dt.UTC))
+    basic["signature"] = key.sign(tbs.dump(force=True), padding.PKCS1v15(), hashes.SHA256())
+    response["response_bytes"]["response"] = asn1_core.ParsableOctetString(basic.dump(force=True))
+    return response.dump(force=True)

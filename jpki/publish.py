@@ -110,9 +110,12 @@ def _on_complete_list(record: CertificateRecord, now: dt.datetime) -> bool:
             and record.certificate.not_valid_after_utc >= now)
 
 
-def issue_crl(pki: SimulatorPKI, kind: CAKind, generation: int, now: dt.datetime,
+def issue_crl(pki: SimulatorPKI, kind: CAKind, generation: int,
+              now: dt.datetime | None = None,
               validity: dt.timedelta = CRL_VALIDITY) -> x509.CertificateRevocationList:
-    """A complete CRL of the end-entity certificates issued by one generation."""
+    """A complete CRL of the end-entity certificates issued by one generation; thisUpdate is
+    ``now`` (default: the PKI's clock), nextUpdate ``validity`` later."""
+    now = pki.now(now)
     ca = pki.ca(kind, generation)
     with pki.store.transaction() as db:
         number = pki.store.take_crl_number(db, kind.key, generation)
@@ -126,9 +129,11 @@ def issue_crl(pki: SimulatorPKI, kind: CAKind, generation: int, now: dt.datetime
     return crl
 
 
-def issue_delta_crl(pki: SimulatorPKI, kind: CAKind, generation: int, now: dt.datetime,
+def issue_delta_crl(pki: SimulatorPKI, kind: CAKind, generation: int,
+                    now: dt.datetime | None = None,
                     validity: dt.timedelta = DELTA_VALIDITY) -> x509.CertificateRevocationList:
     """A delta CRL on the latest complete CRL of that generation."""
+    now = pki.now(now)
     ca = pki.ca(kind, generation)
     base = pki.store.latest_crl_number(kind.key, generation, "crl")
     if base is None:
@@ -151,9 +156,11 @@ def issue_delta_crl(pki: SimulatorPKI, kind: CAKind, generation: int, now: dt.da
     return crl
 
 
-def issue_arl(pki: SimulatorPKI, kind: CAKind, generation: int, now: dt.datetime,
+def issue_arl(pki: SimulatorPKI, kind: CAKind, generation: int,
+              now: dt.datetime | None = None,
               validity: dt.timedelta = CRL_VALIDITY) -> x509.CertificateRevocationList:
     """An authority revocation list: link certificates issued by this generation."""
+    now = pki.now(now)
     ca = pki.ca(kind, generation)
     with pki.store.transaction() as db:
         number = pki.store.take_crl_number(db, kind.key, generation)
@@ -167,8 +174,9 @@ def issue_arl(pki: SimulatorPKI, kind: CAKind, generation: int, now: dt.datetime
 
 
 def revoke_link_certificate(pki: SimulatorPKI, serial: int, reason: x509.ReasonFlags,
-                            now: dt.datetime) -> CertificateRecord:
+                            now: dt.datetime | None = None) -> CertificateRecord:
     """Revoke a rollover certificate (e.g. cACompromise); it appears on the issuer's ARL."""
+    now = pki.now(now)
     record = pki.store.certificate(serial)
     if record.role is not Role.LINK:
         raise StoreError(f"{serial:#x} is not a link certificate")
@@ -177,10 +185,12 @@ def revoke_link_certificate(pki: SimulatorPKI, serial: int, reason: x509.ReasonF
     return record
 
 
-def publish(pki: SimulatorPKI, out_dir: Path, now: dt.datetime, *,
+def publish(pki: SimulatorPKI, out_dir: Path, now: dt.datetime | None = None, *,
             complete: bool = True) -> list[Path]:
     """Issue and write, for every generation of both CAs: a complete CRL (when ``complete`` or
-    none exists yet), a delta CRL on it, and an ARL. Files are replaced atomically."""
+    none exists yet), a delta CRL on it, and an ARL. Files are replaced atomically. ``now``
+    (default: the PKI's clock) is every list's thisUpdate."""
+    now = pki.now(now)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
+from ..clock import Clock, system_clock
 from .certid import key_hash, name_hash
 from .crlindex import CRLFormatError, CRLIndex, RevokedEntry, verify_signature
 from .names import name_key, names_match
@@ -272,7 +273,7 @@ class Validator:
         ocsp_responses: Iterable[bytes] = (),
         *,
         policy: Policy | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Clock = system_clock,
         fetcher: Fetcher | None = None,
     ) -> None:
         self.anchors = list(trust_anchors)

@@ -37,10 +37,11 @@ def card_issue(persona: Path, out: Path, pki_dir: Path, as_json: bool) -> None:
     result = {"card": str(out), "holder": person.resident.name, "my_number": person.my_number,
               "issued": person.issued.isoformat(), "expiry": person.card_expiry.isoformat(),
               "signing_certificate": person.gets_sign_certificate}
+    no_sign = "" if person.gets_sign_certificate else (
+        ", no signing certificate: " + ("face-auth card" if person.face_auth else "under 15"))
     emit(as_json, result, lambda: click.echo(
         f"issued card for {person.resident.name} in {out} "
-        f"(valid {person.issued} – {person.card_expiry}"
-        f"{'' if person.gets_sign_certificate else ', no signing certificate: under 15'})"))
+        f"(valid {person.issued} – {person.card_expiry}{no_sign})"))
 
 
 def _cert_summary(cert: x509.Certificate) -> dict[str, str]:

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..clock import system_clock
 from ..facts.person import Resident
 from ..jpki import lifecycle
 from ..jpki.ca import DEFAULT_BASE_URL, CardCertificates, SimulatorPKI, new_rsa_key
@@ -23,7 +24,7 @@ from .common import default_pki_dir
 
 def _parse_time(text: str | None) -> dt.datetime:
     if text is None:
-        return dt.datetime.now(dt.UTC)
+        return system_clock()
     when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from asn1crypto import core as asn1_core
 from asn1crypto import crl as asn1_crl
-from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -28,6 +27,7 @@ from cryptography.x509 import ocsp
 from ..facts.person import Resident, Sex
 from ..iso7816.tlv import ber_encode
 from ..jpki.ca import CertificateAuthority
+from ..jpki.ocsp import pin_produced_at
 from ..jpki.profile import (
     AUTH_CA,
     SIGN_CA,
@@ -190,7 +190,7 @@ class _World:
         if nonce is not None:
             builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
         der = builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
-        return _fix_produced_at(der, key, this_update)
+        return pin_produced_at(der, key, this_update)
 
 
 def _resign(der: bytes, key: rsa.RSAPrivateKey, mutate) -> bytes:
@@ -202,18 +202,6 @@ def _resign(der: bytes, key: rsa.RSAPrivateKey, mutate) -> bytes:
     signature = key.sign(tbs_der, padding.PKCS1v15(), hashes.SHA256())
     return ber_encode(0x30, tbs_der + shell["signature_algorithm"].dump()
                    + ber_encode(0x03, b"\x00" + signature))
-
-
-def _fix_produced_at(der: bytes, key: rsa.RSAPrivateKey, when: dt.datetime) -> bytes:
-    """The builder stamps producedAt with the clock; pin it (and re-sign) for a reproducible
-    build."""
-    response = asn1_ocsp.OCSPResponse.load(der)
-    basic = response["response_bytes"]["response"].parsed
-    tbs = basic["tbs_response_data"]
-    tbs["produced_at"] = asn1_core.GeneralizedTime(when)
-    basic["signature"] = key.sign(tbs.dump(force=True), padding.PKCS1v15(), hashes.SHA256())
-    response["response_bytes"]["response"] = asn1_core.ParsableOctetString(basic.dump(force=True))
-    return response.dump(force=True)
 
 
 def _without_next_update(tbs: asn1_crl.TbsCertList) -> asn1_crl.TbsCertList:

@@ -29,7 +29,7 @@ from ..jpki_ap import JPKIApplication, TokenInfo, certificate_files
 from ..storage import CardStore, ImageContent, image_key
 from . import face
 from .issuer_keys import load_or_create_master
-from .persona import Persona
+from .persona import Persona, clock_today
 
 Content = tuple[dict[str, bytes], dict[str, bytes], dict[str, bytes], dict[str, int]]
 """(files, keys, pins, counter limits) of one application, keyed ``"<app>/<FID hex>"``."""
@@ -57,13 +57,15 @@ def jpki_content(persona: Persona, pki: SimulatorPKI,
         sign_key.public_key() if sign_key else None, issued_at, persona.card_expiry,
         card_id=card_id)
     der = serialization.Encoding.DER
+    # A counterfeit copies only what is readable without a PIN: not the signing certificate.
+    sign_on_card = certs.sign if persona.genuine else None
     files = certificate_files(
         auth=certs.auth.public_bytes(der), auth_ca=certs.auth_ca.public_bytes(der),
         sign_ca=certs.sign_ca.public_bytes(der),
-        sign=certs.sign.public_bytes(der) if certs.sign else None)
+        sign=sign_on_card.public_bytes(der) if sign_on_card else None)
     files[ef(jpki_ap.EF_TOKEN_INFO)] = TokenInfo().encode()
     keys = {ef(jpki_ap.EF_AUTH_KEY): pkcs8_der(auth_key)}
-    if sign_key is not None:
+    if sign_key is not None and sign_on_card is not None:
         keys[ef(jpki_ap.EF_SIGN_KEY)] = pkcs8_der(sign_key)
     pins = {ef(jpki_ap.EF_AUTH_PIN): persona.pins.auth.encode(),
             ef(jpki_ap.EF_SIGN_PIN): persona.pins.sign.encode()}
@@ -87,7 +89,7 @@ def text_content(persona: Persona, signer: Issued) -> Content:
     def ef_name(name: str) -> str:
         return image_key(text_ap.TextApplication.NAME, name)
 
-    resident = persona.resident
+    resident = persona.current_resident
     ap_key, session_key = new_rsa_key(), new_rsa_key()
     number_file = my_number_ef(persona.my_number)
     four = BasicFour(resident.name, resident.address, resident.birth_date, resident.sex.value)
@@ -197,11 +199,48 @@ def default_cvca(pki: SimulatorPKI) -> SimulatorCVCA:
     return SimulatorCVCA(pki.path / "cvc" if pki.path is not None else None)
 
 
+def pin_key_names(pin: str) -> tuple[str, ...]:
+    """The image's key references behind a persona PIN name (``pins.blocked`` spells them)."""
+    return {"auth": (image_key(JPKIApplication.NAME, jpki_ap.EF_AUTH_PIN),),
+            "sign": (image_key(JPKIApplication.NAME, jpki_ap.EF_SIGN_PIN),),
+            "text": (image_key(text_ap.TextApplication.NAME, text_ap.EF_PIN),),
+            "resident": (image_key(common_ap.CommonApplication.NAME, common_ap.EF_PIN),
+                         image_key(juki_ap.JukiApplication.NAME, juki_ap.EF_PIN))}[pin]
+
+
+def issuance_time(persona: Persona, pki: SimulatorPKI) -> dt.datetime:
+    """A card issued today (by the PKI's clock) is issued now; an earlier or later day at
+    09:00 UTC (18:00 JST), so a persona file always yields the same dates."""
+    if persona.issued == clock_today(pki.clock):
+        return pki.clock()
+    return dt.datetime.combine(persona.issued, dt.time(9, 0), dt.UTC)
+
+
+def _face_auth(pins: dict[str, bytes], limits: dict[str, int]) -> None:
+    """顔認証マイナンバーカード: no PIN was ever set. Our representation (the chip's is not
+    public): every PIN key reference blocked from issuance, like the 券面事項入力補助AP's
+    never-set reference, so VERIFY answers 6984 and an empty VERIFY 63C0."""
+    for pin in ("auth", "sign", "text", "resident"):
+        for name in pin_key_names(pin):
+            pins[name] = secrets.token_bytes(8)
+            limits[name] = 0
+
+
+def _counterfeit(keys: dict[str, bytes]) -> dict[str, bytes]:
+    """A cloned card: its maker could copy every readable EF but no private key, so each key
+    slot holds a key of its own that no certificate (X.509 or CV) certifies."""
+    return {name: pkcs8_der(new_rsa_key()) for name in keys}
+
+
 def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
                issued_at: dt.datetime | None = None,
                cvca: SimulatorCVCA | None = None) -> Path:
-    """Write a new card image for ``persona`` into ``out`` (which must be absent or empty)."""
-    issued_at = issued_at or dt.datetime.combine(persona.issued, dt.time(9, 0), dt.UTC)
+    """Write a new card image for ``persona`` into ``out`` (which must be absent or empty).
+
+    ``issued_at`` overrides the issuance time (default: ``issuance_time``). The persona's
+    ``history`` is then replayed through the lifecycle events, so the PKI store (CRLs, OCSP)
+    and the image agree; a blocked PIN is blocked last."""
+    issued_at = issued_at or issuance_time(persona, pki)
     # The PKI store knows the card by this id; later lifecycle events find it in the image.
     card_id = secrets.token_hex(8)
     cvca = cvca or default_cvca(pki)
@@ -214,10 +253,30 @@ def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
                                       if pki.path is not None else secrets.token_bytes(32))):
         for mine, theirs in zip((files, keys, pins, limits), part, strict=True):
             mine.update(theirs)
-    content = ImageContent(
-        atr=persona.atr, files=files, keys=keys, pins=pins, counter_max=limits,
-        metadata={"issued": persona.issued.isoformat(),
-                  "card_expiry": persona.card_expiry.isoformat(),
-                  "holder": persona.resident.name, PKI_CARD_ID: card_id})
+    if persona.face_auth:
+        _face_auth(pins, limits)
+    metadata = {"issued": persona.issued.isoformat(),
+                "card_expiry": persona.card_expiry.isoformat(),
+                "holder": persona.resident.name, "kind": persona.kind}
+    if persona.genuine:
+        metadata[PKI_CARD_ID] = card_id
+    else:
+        # The PKI's card is the genuine one: lifecycle events must never reach it via a fake.
+        keys = _counterfeit(keys)
+        metadata["genuine"] = False
+    content = ImageContent(atr=persona.atr, files=files, keys=keys, pins=pins,
+                           counter_max=limits, metadata=metadata)
     CardStore.create(Path(out), content)
+    if persona.history:
+        # perso.reissue builds on this module (PKI_CARD_ID, pkcs8_der): import it late.
+        from .reissue import replay_history
+        replay_history(pki, Path(out), persona)
+    if persona.blocked_pins:
+        store = CardStore.open(Path(out))
+        try:
+            for pin in persona.blocked_pins:
+                for name in pin_key_names(pin):
+                    store.set_counter(name, 0)
+        finally:
+            store.close()
     return Path(out)

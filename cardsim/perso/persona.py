@@ -1,5 +1,29 @@
 """Card profiles ("personas"): who the card belongs to and how it is set up, from YAML.
 
+Beyond who the holder is, a persona may describe the hard cases relying parties must survive:
+
+* ``card.kind: face-auth`` — a 顔認証マイナンバーカード (issued since 2023-12-15): no PIN is set and
+  no 署名用電子証明書 is issued. How the chip represents "no PIN" is not public; our choice
+  (a guess, see docs/personas.md) is that every PIN key reference is blocked from issuance
+  (retry limit 0), so VERIFY answers ``6984`` and an empty VERIFY ``63C0``, exactly like
+  the 券面事項入力補助AP's never-set key reference. 照合番号A/B and the birth-date key still
+  open the 券面 APs: shelter intake with 照合番号B works, MyKey enrolment (auth PIN) cannot.
+* ``card.genuine: false`` — a counterfeit (cloned certificate): every EF a reader can get
+  without a PIN is copied from the holder's genuine card (the authentication certificate, the
+  券面 records signed by J-LIS, the CV certificates), but no private key could be: the chip
+  holds its maker's own keys, so no challenge it signs verifies under a certified key. The
+  genuine card exists in the PKI (its certificates are good); the signing certificate, which
+  cannot be read without the password, is not on the counterfeit.
+* ``pins.blocked: [auth, …]`` — PINs whose retry counter is at 0 when the card is handed over
+  (the holder mistyped them 3 times); their limit stays the policy's.
+* ``history:`` — lifecycle events after issuance, replayed through ``jpki.lifecycle`` and
+  ``perso.reissue`` when the card is issued, so the PKI store (and so the CRLs and OCSP) and
+  the card agree. Each entry is ``{event: EVENT, at: YYYY-MM-DD}``; ``move`` also takes
+  ``address:`` (the new address). Events: ``renew`` (both certificates replaced, new
+  serials), ``move`` (signing certificate revoked as affiliationChanged and replaced),
+  ``loss`` (both on hold), ``found`` (held certificates revoked), ``reissue`` (after a loss),
+  ``death`` (both revoked).
+
 Every rule a persona breaks is reported as ``PersonError`` naming the field (as spelled in the
 YAML, e.g. ``name.family``) and the rule; the rules of the resident record itself are
 ``facts.person.Resident``'s.
@@ -14,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from ...clock import Clock, system_clock
 from ...facts.atr import ATRS, DEFAULT_ATR
 from ...facts.person import (
     PersonError,
@@ -30,6 +55,23 @@ SEXES = {"male": Sex.MALE, "female": Sex.FEMALE, "unknown": Sex.UNKNOWN,
 FOUR_DIGIT_PIN = PinPolicy("4-digit PIN", 3, FOUR_DIGITS, "exactly 4 digits")
 ADULT_AGE = 18
 SIGN_CERT_MIN_AGE = 15
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+
+CARD_KINDS = ("standard", "face-auth")
+PIN_NAMES = ("auth", "sign", "text", "resident")
+EVENTS = ("renew", "move", "loss", "found", "reissue", "death")
+# The card's state before each event, as jpki.lifecycle enforces it: checked here so that a
+# persona file names its own mistake instead of failing halfway through issuance.
+EVENT_FROM: dict[str, tuple[str, ...]] = {
+    "renew": ("active",), "move": ("active",), "loss": ("active",), "found": ("lost",),
+    "reissue": ("lost", "revoked"), "death": ("active", "lost", "revoked")}
+EVENT_TO = {"renew": "active", "move": "active", "loss": "lost", "found": "revoked",
+            "reissue": "active", "death": "closed"}
+
+
+def clock_today(clock: Clock = system_clock) -> dt.date:
+    """Today in Japan by ``clock``: the date a card issued "now" carries."""
+    return clock().astimezone(JST).date()
 
 
 RESIDENT_FIELD_PATHS = {
@@ -70,6 +112,20 @@ class FaceImages:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One lifecycle event after issuance (``address``: the new address of a ``move``)."""
+
+    event: str
+    at: dt.date
+    address: str | None = None
+
+    @property
+    def time(self) -> dt.datetime:
+        """When the event is recorded: 09:00 UTC that day, like issuance."""
+        return dt.datetime.combine(self.at, dt.time(9, 0), dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
 class Persona:
     resident: Resident
     my_number: str
@@ -81,6 +137,25 @@ class Persona:
     card_serial: str
     retry_limits: RetryLimits = RetryLimits()
     face: FaceImages = FaceImages()
+    kind: str = "standard"
+    genuine: bool = True
+    blocked_pins: tuple[str, ...] = ()
+    history: tuple[HistoryEvent, ...] = ()
+
+    @property
+    def face_auth(self) -> bool:
+        return self.kind == "face-auth"
+
+    @property
+    def current_resident(self) -> Resident:
+        """The holder after every ``move`` in the history: what the chip's 基本4情報 say once
+        the municipality has rewritten them (the printed face keeps the first address)."""
+        resident = self.resident
+        for event in self.history:
+            if event.address is not None:
+                resident = Resident.from_mapping({**resident.to_mapping(),
+                                                  "address": event.address})
+        return resident
 
     def age_on(self, day: dt.date) -> int:
         born = self.resident.birth_date
@@ -88,8 +163,9 @@ class Persona:
 
     @property
     def gets_sign_certificate(self) -> bool:
-        """署名用電子証明書 is not issued to children under 15 (facts §11.2)."""
-        return self.age_on(self.issued) >= SIGN_CERT_MIN_AGE
+        """署名用電子証明書 is not issued to children under 15 (facts §11.2) nor on a
+        顔認証マイナンバーカード."""
+        return self.age_on(self.issued) >= SIGN_CERT_MIN_AGE and not self.face_auth
 
 
 def _get(data: dict[str, Any], path: str, *, required: bool = True, default: Any = None) -> Any:
@@ -166,11 +242,13 @@ def _limit(data: dict[str, Any], path: str, default: int) -> int:
     return value
 
 
-def parse_persona(data: Any, today: dt.date | None = None, base: Path | None = None) -> Persona:
-    """``base``: the directory relative image paths are resolved against."""
+def parse_persona(data: Any, today: dt.date | None = None, base: Path | None = None,
+                  clock: Clock = system_clock) -> Persona:
+    """``base``: the directory relative image paths are resolved against; ``today`` (default:
+    the date in Japan by ``clock``) is the issue date of a persona that gives none."""
     if not isinstance(data, dict):
         raise PersonError("(top level)", "must be a mapping of fields")
-    today = today or dt.date.today()
+    today = today or clock_today(clock)
     family = _text(data, "name.family")
     given = _text(data, "name.given", required=False, default="")
     for field, value in (("name.family", family), ("name.given", given)):
@@ -230,8 +308,83 @@ def parse_persona(data: Any, today: dt.date | None = None, base: Path | None = N
     face = FaceImages(photo=_image(data, "face.photo", base, JP2_SIGNATURE, "JPEG 2000 (JP2)"),
                       name=_image(data, "face.name", base, PNG_SIGNATURE, "PNG"),
                       address=_image(data, "face.address", base, PNG_SIGNATURE, "PNG"))
+    kind = _text(data, "card.kind", required=False, default="standard")
+    if kind not in CARD_KINDS:
+        raise PersonError("card.kind", f"must be one of {', '.join(CARD_KINDS)}")
+    if kind == "face-auth" and data.get("pins") is not None:
+        raise PersonError("pins", "must be absent: a face-auth card has no PIN set")
+    genuine = _get(data, "card.genuine", required=False, default=True)
+    if not isinstance(genuine, bool):
+        raise PersonError("card.genuine", "must be true or false")
+    blocked = _blocked_pins(data, kind)
+    history = _history(data, resident, issued, expiry, today)
+    if not genuine and history:
+        raise PersonError("history", "must be empty on a counterfeit (card.genuine: false): "
+                                     "only the genuine card has a PKI history")
     return Persona(resident, number, pins, issued, expiry, atr, security_code, serial,
-                   limits, face)
+                   limits, face, kind, genuine, blocked, history)
+
+
+def _blocked_pins(data: dict[str, Any], kind: str) -> tuple[str, ...]:
+    value = _get(data, "pins.blocked", required=False, default=[])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PersonError("pins.blocked", f"must be a list of PIN names ({', '.join(PIN_NAMES)})")
+    for name in value:
+        if name not in PIN_NAMES:
+            raise PersonError("pins.blocked", f"{name!r} is not one of {', '.join(PIN_NAMES)}")
+    if len(set(value)) != len(value):
+        raise PersonError("pins.blocked", "must not name a PIN twice")
+    return tuple(value)
+
+
+def _history(data: dict[str, Any], resident: Resident, issued: dt.date, expiry: dt.date,
+             today: dt.date) -> tuple[HistoryEvent, ...]:
+    entries = data.get("history")
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise PersonError("history", "must be a list of {event, at} entries")
+    events: list[HistoryEvent] = []
+    state, previous = "active", issued
+    for n, entry in enumerate(entries):
+        where = f"history[{n}]"
+        if not isinstance(entry, dict):
+            raise PersonError(where, "must be a mapping with event and at")
+        unknown = sorted(set(entry) - {"event", "at", "address"})
+        if unknown:
+            raise PersonError(f"{where}.{unknown[0]}", "is not a field of a history entry")
+        event = _text(entry, "event", required=False)
+        if event not in EVENTS:
+            raise PersonError(f"{where}.event", f"must be one of {', '.join(EVENTS)}")
+        try:
+            at = _date(entry, "at")
+        except PersonError as exc:
+            raise PersonError(f"{where}.at", exc.rule) from None
+        assert at is not None
+        if at < previous:
+            raise PersonError(f"{where}.at", "must not be before card.issued or the event "
+                                             "before it")
+        if at > today:
+            raise PersonError(f"{where}.at", "must not be in the future")
+        if at >= expiry:
+            raise PersonError(f"{where}.at", "must be before card.expiry")
+        if state not in EVENT_FROM[event]:
+            raise PersonError(f"{where}.event",
+                              f"{event} cannot happen to a {state} card (allowed from: "
+                              f"{', '.join(EVENT_FROM[event])})")
+        address = _text(entry, "address", required=False)
+        if event == "move":
+            if not address:
+                raise PersonError(f"{where}.address", "is required for a move")
+            try:
+                Resident.from_mapping({**resident.to_mapping(), "address": address})
+            except PersonError as exc:
+                raise PersonError(f"{where}.address", exc.rule) from None
+        elif address is not None:
+            raise PersonError(f"{where}.address", "is only for a move")
+        events.append(HistoryEvent(event, at, address))
+        state, previous = EVENT_TO[event], at
+    return tuple(events)
 
 
 def _ascii(data: dict[str, Any], path: str) -> str:
@@ -242,7 +395,8 @@ def _ascii(data: dict[str, Any], path: str) -> str:
     return value
 
 
-def load_persona(path: Path | str, today: dt.date | None = None) -> Persona:
+def load_persona(path: Path | str, today: dt.date | None = None,
+                 clock: Clock = system_clock) -> Persona:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -252,4 +406,4 @@ def load_persona(path: Path | str, today: dt.date | None = None) -> Persona:
         raise PersonError(str(path), "must be UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise PersonError(str(path), f"is not valid YAML ({exc})") from None
-    return parse_persona(data, today, base=path.parent)
+    return parse_persona(data, today, base=path.parent, clock=clock)

@@ -5,7 +5,7 @@ key here, has the PKI issue against it (one store transaction), then writes key 
 into the image in one atomic rewrite of ``card.json``. A crash between the two leaves the image
 with its previous, now revoked, certificate and the store with an orphan certificate whose key
 never reached the card; running the event again revokes the orphan and issues afresh, so a retry
-always converges.
+always converges. ``now`` defaults to the PKI's clock.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .. import jpki_ap
 from ..jpki_ap import JPKIApplication, certificate_files
 from ..storage import CardImageError, CardStore, image_key
 from .issue import PKI_CARD_ID, pkcs8_der
+from .persona import Persona
 
 _DER = serialization.Encoding.DER
 KeyedEvent = Callable[[str, dict[Role, rsa.RSAPublicKey]], lifecycle.EventResult]
@@ -80,7 +81,7 @@ def _has_sign(pki: SimulatorPKI, card_id: str, *, ever: bool = False) -> bool:
 
 
 def change_resident(pki: SimulatorPKI, card_dir: Path, resident: Resident,
-                    now: dt.datetime) -> lifecycle.EventResult:
+                    now: dt.datetime | None = None) -> lifecycle.EventResult:
     """Address or name change: a new signing key and certificate on the card; the old signing
     certificate revoked (affiliationChanged); the authentication certificate untouched."""
     def event(the_id: str, keys: dict[Role, rsa.RSAPublicKey]) -> lifecycle.EventResult:
@@ -89,7 +90,7 @@ def change_resident(pki: SimulatorPKI, card_dir: Path, resident: Resident,
     return _apply(card_dir, (Role.SIGN,), event)
 
 
-def renew(pki: SimulatorPKI, card_dir: Path, now: dt.datetime,
+def renew(pki: SimulatorPKI, card_dir: Path, now: dt.datetime | None = None,
           card_expiry: dt.date | None = None) -> lifecycle.EventResult:
     """Renewal on the same card: new key pairs and certificates; old ones superseded."""
     def event(the_id: str, keys: dict[Role, rsa.RSAPublicKey]) -> lifecycle.EventResult:
@@ -99,7 +100,7 @@ def renew(pki: SimulatorPKI, card_dir: Path, now: dt.datetime,
     return _apply(card_dir, (Role.AUTH, Role.SIGN), event)
 
 
-def reissue(pki: SimulatorPKI, card_dir: Path, now: dt.datetime,
+def reissue(pki: SimulatorPKI, card_dir: Path, now: dt.datetime | None = None,
             card_expiry: dt.date | None = None) -> lifecycle.EventResult:
     """Reissue after a loss (the card image standing for the replacement card)."""
     def event(the_id: str, keys: dict[Role, rsa.RSAPublicKey]) -> lifecycle.EventResult:
@@ -107,3 +108,28 @@ def reissue(pki: SimulatorPKI, card_dir: Path, now: dt.datetime,
                                  keys[Role.SIGN] if _has_sign(pki, the_id, ever=True) else None,
                                  now, card_expiry)
     return _apply(card_dir, (Role.AUTH, Role.SIGN), event)
+
+
+def replay_history(pki: SimulatorPKI, card_dir: Path, persona: Persona) -> None:
+    """Apply the persona's ``history`` to a freshly issued card, event by event, at each
+    event's date, through the same functions a municipality's counter would use."""
+    the_id = card_id(card_dir)
+    resident = persona.resident
+    for entry in persona.history:
+        when = entry.time
+        if entry.event == "renew":
+            renew(pki, card_dir, when)
+        elif entry.event == "move":
+            assert entry.address is not None  # the persona parser requires it
+            resident = Resident.from_mapping({**resident.to_mapping(), "address": entry.address})
+            change_resident(pki, card_dir, resident, when)
+        elif entry.event == "loss":
+            lifecycle.report_loss(pki, the_id, when)
+        elif entry.event == "found":
+            lifecycle.card_found(pki, the_id, when)
+        elif entry.event == "reissue":
+            reissue(pki, card_dir, when)
+        elif entry.event == "death":
+            lifecycle.death(pki, the_id, when)
+        else:
+            raise ValueError(f"unknown lifecycle event {entry.event!r}")
