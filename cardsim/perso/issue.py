@@ -1,7 +1,8 @@
 """Card issuance: a persona in, a complete card image out.
 
 Keys are generated per card (as the real card generates them on chip), the
-certificates come from the simulator PKI, and the image is written all at once.
+certificates come from the simulator PKI, and the image is written all at once,
+after everything that can be refused has been checked (see ``issue_card``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ...facts import cvc
 from ...facts.atr import ATRS, DEFAULT_ATR
+from ...facts.jpki import CERTIFICATE_EF_SIZE
 from ...facts.person import code_b, era_yymmdd
 from ...facts.pins import AUTH_PIN, BLOCKED_AT_ISSUANCE, RESIDENT_PIN, SIGN_PASSWORD, TEXT_PIN
 from ...facts.text import BasicFour, my_number_ef
 from ...facts.visual import CardFace
 from ...gp import scp03
 from ...jpki import lifecycle
-from ...jpki.ca import SimulatorPKI, new_rsa_key
+from ...jpki.ca import CardCertificates, IssuanceError, SimulatorPKI, new_rsa_key
 from ...jpki.cvca import Issued, SimulatorCVCA
+from ...jpki.store import Role
 from .. import common_ap, isd, jpki_ap, juki_ap, text_ap, visual_ap
 from ..jpki_ap import JPKIApplication, TokenInfo, certificate_files
 from ..storage import CardStore, ImageContent, image_key
@@ -45,31 +48,39 @@ def pkcs8_der(key: rsa.RSAPrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def jpki_content(persona: Persona, pki: SimulatorPKI,
-                 issued_at: dt.datetime, card_id: str) -> Content:
-    """(files, keys, pins, counter limits) of the JPKI-AP for one card; the PKI store records
-    the certificates under ``card_id``."""
+def jpki_content(persona: Persona) -> tuple[Content, dict[Role, rsa.RSAPrivateKey]]:
+    """Everything of the JPKI-AP but its certificates: (files, keys, pins, counter limits) and
+    the key pairs the certificates will certify (no signing key under 15)."""
     ef = _namer(JPKIApplication.NAME)
-    auth_key = new_rsa_key()
-    sign_key = new_rsa_key() if persona.gets_sign_certificate else None
-    certs = lifecycle.issue_card(
-        pki, persona.resident, auth_key.public_key(),
-        sign_key.public_key() if sign_key else None, issued_at, persona.card_expiry,
-        card_id=card_id)
-    der = serialization.Encoding.DER
-    files = certificate_files(
-        auth=certs.auth.public_bytes(der), auth_ca=certs.auth_ca.public_bytes(der),
-        sign_ca=certs.sign_ca.public_bytes(der),
-        sign=certs.sign.public_bytes(der) if certs.sign else None)
-    files[ef(jpki_ap.EF_TOKEN_INFO)] = TokenInfo().encode()
-    keys = {ef(jpki_ap.EF_AUTH_KEY): pkcs8_der(auth_key)}
-    if sign_key is not None:
-        keys[ef(jpki_ap.EF_SIGN_KEY)] = pkcs8_der(sign_key)
+    card_keys = {Role.AUTH: new_rsa_key()}
+    if persona.gets_sign_certificate:
+        card_keys[Role.SIGN] = new_rsa_key()
+    files = {ef(jpki_ap.EF_TOKEN_INFO): TokenInfo().encode()}
+    keys = {ef(jpki_ap.EF_AUTH_KEY): pkcs8_der(card_keys[Role.AUTH])}
+    if Role.SIGN in card_keys:
+        keys[ef(jpki_ap.EF_SIGN_KEY)] = pkcs8_der(card_keys[Role.SIGN])
     pins = {ef(jpki_ap.EF_AUTH_PIN): persona.pins.auth.encode(),
             ef(jpki_ap.EF_SIGN_PIN): persona.pins.sign.encode()}
     limits = {ef(jpki_ap.EF_AUTH_PIN): AUTH_PIN.max_tries,
               ef(jpki_ap.EF_SIGN_PIN): SIGN_PASSWORD.max_tries}
-    return files, keys, pins, limits
+    return (files, keys, pins, limits), card_keys
+
+
+def jpki_certificate_files(certs: CardCertificates) -> dict[str, bytes]:
+    """The certificate EFs; a certificate larger than its EF (a long name and address make
+    the signing certificate grow) is an ``IssuanceError``."""
+    der = serialization.Encoding.DER
+    named = {"authentication": certs.auth, "authentication CA": certs.auth_ca,
+             "signing CA": certs.sign_ca, "signing": certs.sign}
+    for label, cert in named.items():
+        if cert is not None and len(cert.public_bytes(der)) > CERTIFICATE_EF_SIZE:
+            raise IssuanceError(
+                f"the {label} certificate would be {len(cert.public_bytes(der))} bytes, larger "
+                f"than its {CERTIFICATE_EF_SIZE}-byte card EF (shorten the name or address)")
+    return certificate_files(
+        auth=certs.auth.public_bytes(der), auth_ca=certs.auth_ca.public_bytes(der),
+        sign_ca=certs.sign_ca.public_bytes(der),
+        sign=certs.sign.public_bytes(der) if certs.sign else None)
 
 
 def _namer(app: str) -> Callable[[int], str]:
@@ -122,11 +133,9 @@ def visual_content(persona: Persona, signer: Issued) -> Content:
     images = persona.face
     card_face = CardFace(
         birth_date=resident.birth_date, sex=resident.sex.value, expiry=persona.card_expiry,
-        name_png=images.name.read_bytes() if images.name else face.text_png(resident.name),
-        address_png=images.address.read_bytes() if images.address
-        else face.text_png(resident.address),
-        photo_jp2=images.photo.read_bytes() if images.photo
-        else face.placeholder_photo(persona.my_number),
+        name_png=images.name or face.text_png(resident.name),
+        address_png=images.address or face.text_png(resident.address),
+        photo_jp2=images.photo or face.placeholder_photo(persona.my_number),
         security_code_png=face.digits_png(persona.security_code, face.SECURITY_CODE_IMAGE_SIZE))
     number_png = face.digits_png(persona.my_number, face.MY_NUMBER_IMAGE_SIZE)
     files = {
@@ -200,13 +209,24 @@ def default_cvca(pki: SimulatorPKI) -> SimulatorCVCA:
 def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
                issued_at: dt.datetime | None = None,
                cvca: SimulatorCVCA | None = None) -> Path:
-    """Write a new card image for ``persona`` into ``out`` (which must be absent or empty)."""
+    """Write a new card image for ``persona`` into ``out`` (which must be absent or empty).
+
+    The PKI store and the image agree whatever fails: the output directory and every record
+    are checked before the store is touched; the certificates are issued in one transaction
+    that commits only once each fits its EF; if the image then cannot be written, the
+    certificates are revoked (cessationOfOperation) and the card closed at once, so no live
+    certificate names a card that does not exist. (A kill of the process in that last window
+    leaves live certificates whose private keys died with it: nobody can use them.)
+    """
+    out = Path(out)
+    CardStore.check_target(out)
     issued_at = issued_at or dt.datetime.combine(persona.issued, dt.time(9, 0), dt.UTC)
     # The PKI store knows the card by this id; later lifecycle events find it in the image.
     card_id = secrets.token_hex(8)
     cvca = cvca or default_cvca(pki)
     code = persona.resident.municipality_code
-    files, keys, pins, limits = jpki_content(persona, pki, issued_at, card_id)
+    jpki_part, card_keys = jpki_content(persona)
+    files, keys, pins, limits = jpki_part
     for part in (text_content(persona, cvca.municipality(cvc.ROOT_TEXT, code)),
                  visual_content(persona, cvca.municipality(cvc.ROOT_VISUAL, code)),
                  resident_content(persona, cvca),
@@ -214,10 +234,23 @@ def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
                                       if pki.path is not None else secrets.token_bytes(32))):
         for mine, theirs in zip((files, keys, pins, limits), part, strict=True):
             mine.update(theirs)
+
+    def accept(certs: CardCertificates) -> None:
+        files.update(jpki_certificate_files(certs))
+
+    sign_key = card_keys.get(Role.SIGN)
+    lifecycle.issue_card(pki, persona.resident, card_keys[Role.AUTH].public_key(),
+                         sign_key.public_key() if sign_key else None, issued_at,
+                         persona.card_expiry, card_id=card_id, accept=accept)
     content = ImageContent(
         atr=persona.atr, files=files, keys=keys, pins=pins, counter_max=limits,
         metadata={"issued": persona.issued.isoformat(),
                   "card_expiry": persona.card_expiry.isoformat(),
                   "holder": persona.resident.name, PKI_CARD_ID: card_id})
-    CardStore.create(Path(out), content)
-    return Path(out)
+    try:
+        CardStore.create(out, content)
+    except BaseException:
+        # Revoked as of their own issue time: the certificates never served a moment.
+        lifecycle.abandon_issuance(pki, card_id, issued_at)
+        raise
+    return out
