@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,26 +159,38 @@ class CardStore:
         so a failure leaves no half-written card behind.
         """
         path = Path(path)
-        if path.exists() and any(path.iterdir()):
-            raise CardImageError(f"{path} exists and is not empty; refusing to overwrite it")
+        CardStore.check_target(path)
         staging = path.with_name(f".{path.name}.staging")
         if staging.exists():
             for child in staging.iterdir():
                 child.unlink()
-        staging.mkdir(parents=True, exist_ok=True)
-        body = content.to_json()
-        document = {"format": IMAGE_FORMAT, "version": IMAGE_VERSION, "body": body,
-                    "sha256": _seal(body)}
-        atomic_write(staging / "card.json", json.dumps(document, ensure_ascii=False,
-                                                       indent=1).encode(), mode=0o600)
-        slots = sorted(content.counter_max)
-        counters = COUNTERS_MAGIC + bytes((len(slots),)) + b"".join(
-            bytes((content.counter_max[name], content.counter_max[name] ^ 0xFF))
-            for name in slots)
-        atomic_write(staging / "counters.bin", counters, mode=0o600)
-        if path.exists():
-            path.rmdir()
-        os.replace(staging, path)
+        try:
+            staging.mkdir(parents=True, exist_ok=True)
+            body = content.to_json()
+            document = {"format": IMAGE_FORMAT, "version": IMAGE_VERSION, "body": body,
+                        "sha256": _seal(body)}
+            atomic_write(staging / "card.json", json.dumps(document, ensure_ascii=False,
+                                                           indent=1).encode(), mode=0o600)
+            slots = sorted(content.counter_max)
+            counters = COUNTERS_MAGIC + bytes((len(slots),)) + b"".join(
+                bytes((content.counter_max[name], content.counter_max[name] ^ 0xFF))
+                for name in slots)
+            atomic_write(staging / "counters.bin", counters, mode=0o600)
+            if path.exists():
+                path.rmdir()
+            os.replace(staging, path)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise CardImageError(f"cannot write the card image {path}: {exc.strerror}") from None
+
+    @staticmethod
+    def check_target(path: Path) -> None:
+        """Refuse a place a new image cannot go: anything but an absent or empty directory."""
+        path = Path(path)
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise CardImageError(f"{path} exists and is not a directory")
+        if path.exists() and any(path.iterdir()):
+            raise CardImageError(f"{path} exists and is not empty; refusing to overwrite it")
 
     @classmethod
     def open(cls, path: Path, *, sync: bool | None = None) -> CardStore:

@@ -41,6 +41,23 @@ class PinBlockedError(CardCommandError):
     """The PIN is blocked (``6984``); only the issuing municipality can unblock it."""
 
 
+class PinFormatError(MynacardError, ValueError):
+    """A PIN that no card PIN can be (refused before it reaches the card, costing no try)."""
+
+
+MAX_PIN_CHARS = 16
+"""The longest PIN or password of any application on the card (the signing password)."""
+
+
+def pin_bytes(pin: str, what: str = "PIN") -> bytes:
+    """``pin`` as VERIFY carries it: printable ASCII, 1 to ``MAX_PIN_CHARS`` characters."""
+    if not pin.isascii() or not pin.isprintable():
+        raise PinFormatError(f"{what}: must be printable ASCII (half-width letters and digits)")
+    if not 1 <= len(pin) <= MAX_PIN_CHARS:
+        raise PinFormatError(f"{what}: must be 1 to {MAX_PIN_CHARS} characters, not {len(pin)}")
+    return pin.encode("ascii")
+
+
 def call(connection: CardConnection, apdu: CommandAPDU, what: str) -> ResponseAPDU:
     response = connection.transmit(apdu)
     if not response.ok:

@@ -21,6 +21,7 @@ from .commands import (
     CardCommandError,
     call,
     change_reference_data,
+    pin_bytes,
     pin_tries_left,
     read_binary,
     read_tlv_object,
@@ -90,11 +91,12 @@ class JPKIClient:
 
     def verify(self, key: JPKIKey, pin: str) -> None:
         select_ef(self.connection, key.value.pin_ef)
-        verify(self.connection, pin.encode("ascii"), f"VERIFY {key.value.pin_label}")
+        verify(self.connection, pin_bytes(pin, key.value.pin_label),
+               f"VERIFY {key.value.pin_label}")
 
     def change_pin(self, key: JPKIKey, old: str, new: str) -> None:
         self.verify(key, old)
-        change_reference_data(self.connection, new.encode("ascii"))
+        change_reference_data(self.connection, pin_bytes(new, f"new {key.value.pin_label}"))
 
     def sign_digest_info(self, key: JPKIKey, info: bytes) -> bytes:
         """Sign a DigestInfo with the selected key (PIN verified beforehand)."""

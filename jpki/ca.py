@@ -161,7 +161,14 @@ class SimulatorPKI:
 
         The clock is not stored: each opening says which clock it runs on."""
         file = store_path(path)
-        file.parent.mkdir(parents=True, exist_ok=True)
+        if file.parent.exists() and not file.parent.is_dir():
+            raise StoreError(f"{file.parent} is a file, not a PKI store directory (a store "
+                             "file is named *.sqlite3)")
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the PKI store in {file.parent}: {exc.strerror}"
+                             ) from None
         pki = cls(PKIStore(file), Path(path), clock)
         if pki.store.get_meta("base_url") is None:
             pki.initialise(pki.now(now), base_url)

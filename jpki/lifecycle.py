@@ -12,6 +12,7 @@ card found      held certificates revoked (a card's hold is never lifted)     su
 death           both revoked                                                  cessationOfOperation
 user request    the chosen certificates revoked                               unspecified
 key compromise  the chosen certificates revoked, with an invalidity date      keyCompromise
+unwritten card  both revoked, card closed (its image could not be written)    cessationOfOperation
 expiry          nothing revoked; expired entries drop off later CRLs          (none)
 ==============  ============================================================  ====================
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -122,8 +123,12 @@ def _set_card_state(db, card_id: str, state: str) -> None:
 
 def issue_card(pki: SimulatorPKI, resident: Resident, auth_key: rsa.RSAPublicKey,
                sign_key: rsa.RSAPublicKey | None, issued: dt.datetime, card_expiry: dt.date,
-               *, card_id: str | None = None) -> CardCertificates:
-    """A new card's certificates (``sign_key`` None for under-15s), recorded with the card."""
+               *, card_id: str | None = None,
+               accept: Callable[[CardCertificates], None] | None = None) -> CardCertificates:
+    """A new card's certificates (``sign_key`` None for under-15s), recorded with the card.
+
+    ``accept`` sees the certificates before the transaction commits; whatever it raises rolls
+    the issuance back (issuance checks there that each certificate fits its card EF)."""
     card_id = card_id or secrets.token_hex(8)
     with pki.store.transaction() as db:
         if db.execute("SELECT 1 FROM card WHERE card_id = ?", (card_id,)).fetchone():
@@ -134,8 +139,23 @@ def issue_card(pki: SimulatorPKI, resident: Resident, auth_key: rsa.RSAPublicKey
         auth = _issue(pki, db, card_id, resident, Role.AUTH, auth_key, issued, card_expiry)
         sign = (None if sign_key is None else
                 _issue(pki, db, card_id, resident, Role.SIGN, sign_key, issued, card_expiry))
-    return CardCertificates(auth, sign, pki.ca_at(AUTH_CA, issued).certificate,
-                            pki.ca_at(SIGN_CA, issued).certificate, card_id)
+        certificates = CardCertificates(auth, sign, pki.ca_at(AUTH_CA, issued).certificate,
+                                        pki.ca_at(SIGN_CA, issued).certificate, card_id)
+        if accept is not None:
+            accept(certificates)
+    return certificates
+
+
+def abandon_issuance(pki: SimulatorPKI, card_id: str, now: dt.datetime) -> EventResult:
+    """The card just issued never came to exist (its image could not be written): every
+    certificate revoked as cessationOfOperation and the card closed, so no certificate of a
+    card nobody holds stays good."""
+    with pki.store.transaction() as db:
+        card(pki, card_id)
+        changed = _revoke(pki, db, live_certificates(pki, card_id), Status.REVOKED,
+                          x509.ReasonFlags.cessation_of_operation, now)
+        _set_card_state(db, card_id, "closed")
+    return EventResult(card_id, _refresh(pki, changed), None)
 
 
 def renew(pki: SimulatorPKI, card_id: str, auth_key: rsa.RSAPublicKey,

@@ -42,6 +42,21 @@ class _Time(click.ParamType):
 
 
 TIME = _Time()
+
+
+class _Hex(click.ParamType):
+    name = "HEX"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        if isinstance(value, bytes):
+            return value
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            self.fail(f"{value!r} is not hexadecimal", param, ctx)
+
+
+HEX = _Hex()
 store_option = click.option(
     "--store", "--pki", "store_path", type=click.Path(path_type=Path), default=default_pki_dir,
     show_default="$MYNACARD_PKI or $XDG_DATA_HOME/mynacard/pki",
@@ -239,7 +254,9 @@ def expire(store_path: Path, now: dt.datetime | None) -> None:
 def status(store_path: Path, card: str) -> None:
     """A card's certificates and their status (CARD: card id or card image directory)."""
     pki_ = _open(store_path)
-    for r in pki_.store.card_certificates(_card(card)[0]):
+    card_id = _card(card)[0]
+    lifecycle.card(pki_, card_id)  # an unknown card is an error, not an empty list
+    for r in pki_.store.card_certificates(card_id):
         reason = r.reason.value if r.reason else "-"
         click.echo(f"{r.role.value} {r.kind}-g{r.generation} {r.serial:#x} {r.status.value} "
                    f"{reason}")
@@ -257,7 +274,8 @@ def rollover(store_path: Path, kind: str, now: dt.datetime | None) -> None:
 
 @pki.command()
 @store_option
-@click.option("--out", type=click.Path(path_type=Path), default=Path("crl"), show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("crl"),
+              show_default=True)
 @click.option("--delta-only", is_flag=True, help="Only delta CRLs (and ARLs) on the last base.")
 @now_option
 def publish(store_path: Path, out: Path, delta_only: bool, now: dt.datetime | None) -> None:
@@ -271,10 +289,11 @@ def publish(store_path: Path, out: Path, delta_only: bool, now: dt.datetime | No
 
 @pki.command()
 @store_option
-@click.option("--crl-dir", type=click.Path(path_type=Path), default=Path("crl"),
+@click.option("--crl-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("crl"),
               show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=None, help="Default: the port of the store's URLs.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Default: the port of the store's URLs.")
 @click.option("--fail", type=click.Choice(["none", "trylater", "unauthorized"]), default="none",
               help="Make the OCSP responder answer with this error.")
 @click.option("--publish/--no-publish", "do_publish", default=True,
@@ -324,11 +343,11 @@ def serve(store_path: Path, crl_dir: Path, host: str, port: int | None, fail: st
 @click.option("--at", "at", type=TIME, default=None, help="Validation time (default: now).")
 @click.option("--method", type=click.Choice(["any", "crl", "ocsp"]), default="any",
               show_default=True)
-@click.option("--nonce", default=None, help="Expected OCSP nonce (hex).")
+@click.option("--nonce", type=HEX, default=None, help="Expected OCSP nonce (hex).")
 @click.option("--fetch", is_flag=True, help="Fetch CRLs and OCSP from the certificate's URLs.")
 def verify(certificate: Path, anchors: tuple[Path, ...], intermediates: tuple[Path, ...],
            crls: tuple[Path, ...], ocsp_response: tuple[Path, ...], store_path: Path | None,
-           at: dt.datetime | None, method: str, nonce: str | None, fetch: bool) -> None:
+           at: dt.datetime | None, method: str, nonce: bytes | None, fetch: bool) -> None:
     """Validate an end-entity certificate. Prints the verdict; exit status 0 only if valid."""
     from ..jpki.validate import Policy, RevocationMethod, Validator
 
@@ -345,7 +364,7 @@ def verify(certificate: Path, anchors: tuple[Path, ...], intermediates: tuple[Pa
         others += pki_.link_certificates()
     methods = {"any": (RevocationMethod.OCSP, RevocationMethod.CRL),
                "crl": (RevocationMethod.CRL,), "ocsp": (RevocationMethod.OCSP,)}[method]
-    policy = Policy(methods=methods, ocsp_nonce=bytes.fromhex(nonce) if nonce else None)
+    policy = Policy(methods=methods, ocsp_nonce=nonce or None)
     fetcher = None
     if fetch:
         from ..jpki.fetch import http_fetch as fetcher
@@ -371,8 +390,9 @@ def crl() -> None:
 
 @crl.command()
 @click.option("--entries", type=click.IntRange(0, 20_000_000), required=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="DER CRL file.")
-@click.option("--issuer-out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="DER CRL file.")
+@click.option("--issuer-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the issuing CA certificate (PEM) to check the signature.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @now_option
@@ -384,6 +404,10 @@ def synth(entries: int, out: Path, issuer_out: Path | None, seed: int,
     from ..jpki.crlsynth import synthesize_crl
     from ..jpki.profile import SIGN_CA
 
+    # Checked first: a CRL of millions of entries must not be built for nowhere.
+    for option, target in (("--out", out), ("--issuer-out", issuer_out)):
+        if target is not None and not target.parent.is_dir():
+            raise click.BadParameter(f"folder {target.parent} does not exist", param_hint=option)
     when = (now or _parse_time(None)).replace(microsecond=0)
     ca = CertificateAuthority.create(SIGN_CA, when - dt.timedelta(days=365 * 6))
     with click.progressbar(length=entries, label="entries", file=sys.stderr) as bar:

@@ -32,13 +32,19 @@ def sign(card_dir: Path | None, reader_spec: str | None, key_name: str, file: An
     message = file.read()
     pin = read_pin(f"{key.value.pin_label}", pin_env)
     target = out or Path(f"{file.name}.sig" if file.name != "<stdin>" else "signature.sig")
+    # Checked before the card is touched: a signature nowhere to go must not cost a PIN try.
+    if not target.parent.is_dir():
+        raise click.BadParameter(f"folder {target.parent} does not exist", param_hint="--out")
     with connect(card_dir, reader_spec) as connection:
         try:
             signature = JPKIClient(connection).sign(key, message, pin, hash_name)
         except WrongPinError as exc:
             raise click.ClickException(f"wrong {key.value.pin_label}: {exc.tries_left} tries "
                                        "left") from None
-    target.write_bytes(signature)
+    try:
+        target.write_bytes(signature)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {exc.strerror}") from None
     click.echo(f"wrote {len(signature)}-byte signature to {target}")
 
 

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from cryptography import x509
 
+from ..errors import MynacardError
 from ..jpki.pem import load_bundle
 from ..jpki.validate import Policy, RevocationMethod, Validator, Verdict
 from .cases import MANIFEST
@@ -76,11 +77,28 @@ def run_case_command(root: Path, entry: dict, template: str, timeout: float) -> 
     return RunResult(entry["id"], entry["expected"]["verdict"], got, passed)
 
 
+class VectorsError(MynacardError):
+    """The directory does not hold test vectors (no readable manifest)."""
+
+
+def _manifest_cases(root: Path) -> list[dict]:
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VectorsError(f"{root} has no {MANIFEST}: not a vectors directory (write one with "
+                           "`mynacard vectors build`)") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise VectorsError(f"{root / MANIFEST} is unreadable: {exc}") from None
+    cases = manifest.get("cases") if isinstance(manifest, dict) else None
+    if not isinstance(cases, list) or not cases:
+        raise VectorsError(f"{root / MANIFEST} lists no cases")
+    return cases
+
+
 def run_vectors(root: Path, template: str | None = None, timeout: float = 60.0
                 ) -> list[RunResult]:
-    manifest = json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8"))
     results = []
-    for entry in manifest["cases"]:
+    for entry in _manifest_cases(Path(root)):
         if template is None:
             results.append(run_case_in_process(Path(root), entry))
         else:

@@ -1,7 +1,8 @@
 """Card issuance: a persona in, a complete card image out.
 
 Keys are generated per card (as the real card generates them on chip), the
-certificates come from the simulator PKI, and the image is written all at once.
+certificates come from the simulator PKI, and the image is written all at once,
+after everything that can be refused has been checked (see ``issue_card``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ...facts import cvc
 from ...facts.atr import ATRS, DEFAULT_ATR
+from ...facts.jpki import CERTIFICATE_EF_SIZE
 from ...facts.person import code_b, era_yymmdd
 from ...facts.pins import AUTH_PIN, BLOCKED_AT_ISSUANCE, RESIDENT_PIN, SIGN_PASSWORD, TEXT_PIN
 from ...facts.text import BasicFour, my_number_ef
 from ...facts.visual import CardFace
 from ...gp import scp03
 from ...jpki import lifecycle
-from ...jpki.ca import SimulatorPKI, new_rsa_key
+from ...jpki.ca import CardCertificates, IssuanceError, SimulatorPKI, new_rsa_key
 from ...jpki.cvca import Issued, SimulatorCVCA
+from ...jpki.store import Role
 from .. import common_ap, isd, jpki_ap, juki_ap, text_ap, visual_ap
 from ..jpki_ap import JPKIApplication, TokenInfo, certificate_files
 from ..storage import CardStore, ImageContent, image_key
@@ -45,33 +48,41 @@ def pkcs8_der(key: rsa.RSAPrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def jpki_content(persona: Persona, pki: SimulatorPKI,
-                 issued_at: dt.datetime, card_id: str) -> Content:
-    """(files, keys, pins, counter limits) of the JPKI-AP for one card; the PKI store records
-    the certificates under ``card_id``."""
+def jpki_content(persona: Persona) -> tuple[Content, dict[Role, rsa.RSAPrivateKey]]:
+    """Everything of the JPKI-AP but its certificates: (files, keys, pins, counter limits) and
+    the key pairs the certificates will certify (no signing key under 15)."""
     ef = _namer(JPKIApplication.NAME)
-    auth_key = new_rsa_key()
-    sign_key = new_rsa_key() if persona.gets_sign_certificate else None
-    certs = lifecycle.issue_card(
-        pki, persona.resident, auth_key.public_key(),
-        sign_key.public_key() if sign_key else None, issued_at, persona.card_expiry,
-        card_id=card_id)
-    der = serialization.Encoding.DER
-    # A counterfeit copies only what is readable without a PIN: not the signing certificate.
-    sign_on_card = certs.sign if persona.genuine else None
-    files = certificate_files(
-        auth=certs.auth.public_bytes(der), auth_ca=certs.auth_ca.public_bytes(der),
-        sign_ca=certs.sign_ca.public_bytes(der),
-        sign=sign_on_card.public_bytes(der) if sign_on_card else None)
-    files[ef(jpki_ap.EF_TOKEN_INFO)] = TokenInfo().encode()
-    keys = {ef(jpki_ap.EF_AUTH_KEY): pkcs8_der(auth_key)}
-    if sign_key is not None and sign_on_card is not None:
-        keys[ef(jpki_ap.EF_SIGN_KEY)] = pkcs8_der(sign_key)
+    card_keys = {Role.AUTH: new_rsa_key()}
+    if persona.gets_sign_certificate:
+        card_keys[Role.SIGN] = new_rsa_key()
+    files = {ef(jpki_ap.EF_TOKEN_INFO): TokenInfo().encode()}
+    keys = {ef(jpki_ap.EF_AUTH_KEY): pkcs8_der(card_keys[Role.AUTH])}
+    # A counterfeit copies only what is readable without a PIN: no signing key or certificate.
+    if Role.SIGN in card_keys and persona.genuine:
+        keys[ef(jpki_ap.EF_SIGN_KEY)] = pkcs8_der(card_keys[Role.SIGN])
     pins = {ef(jpki_ap.EF_AUTH_PIN): persona.pins.auth.encode(),
             ef(jpki_ap.EF_SIGN_PIN): persona.pins.sign.encode()}
     limits = {ef(jpki_ap.EF_AUTH_PIN): AUTH_PIN.max_tries,
               ef(jpki_ap.EF_SIGN_PIN): SIGN_PASSWORD.max_tries}
-    return files, keys, pins, limits
+    return (files, keys, pins, limits), card_keys
+
+
+def jpki_certificate_files(certs: CardCertificates, *, with_sign: bool = True) -> dict[str, bytes]:
+    """The certificate EFs (``with_sign`` False: no signing certificate on the card); a
+    certificate larger than its EF (a long name and address make the signing certificate
+    grow) is an ``IssuanceError``."""
+    der = serialization.Encoding.DER
+    named = {"authentication": certs.auth, "authentication CA": certs.auth_ca,
+             "signing CA": certs.sign_ca, "signing": certs.sign}
+    for label, cert in named.items():
+        if cert is not None and len(cert.public_bytes(der)) > CERTIFICATE_EF_SIZE:
+            raise IssuanceError(
+                f"the {label} certificate would be {len(cert.public_bytes(der))} bytes, larger "
+                f"than its {CERTIFICATE_EF_SIZE}-byte card EF (shorten the name or address)")
+    return certificate_files(
+        auth=certs.auth.public_bytes(der), auth_ca=certs.auth_ca.public_bytes(der),
+        sign_ca=certs.sign_ca.public_bytes(der),
+        sign=certs.sign.public_bytes(der) if certs.sign and with_sign else None)
 
 
 def _namer(app: str) -> Callable[[int], str]:
@@ -124,11 +135,9 @@ def visual_content(persona: Persona, signer: Issued) -> Content:
     images = persona.face
     card_face = CardFace(
         birth_date=resident.birth_date, sex=resident.sex.value, expiry=persona.card_expiry,
-        name_png=images.name.read_bytes() if images.name else face.text_png(resident.name),
-        address_png=images.address.read_bytes() if images.address
-        else face.text_png(resident.address),
-        photo_jp2=images.photo.read_bytes() if images.photo
-        else face.placeholder_photo(persona.my_number),
+        name_png=images.name or face.text_png(resident.name),
+        address_png=images.address or face.text_png(resident.address),
+        photo_jp2=images.photo or face.placeholder_photo(persona.my_number),
         security_code_png=face.digits_png(persona.security_code, face.SECURITY_CODE_IMAGE_SIZE))
     number_png = face.digits_png(persona.my_number, face.MY_NUMBER_IMAGE_SIZE)
     files = {
@@ -237,15 +246,26 @@ def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
                cvca: SimulatorCVCA | None = None) -> Path:
     """Write a new card image for ``persona`` into ``out`` (which must be absent or empty).
 
-    ``issued_at`` overrides the issuance time (default: ``issuance_time``). The persona's
-    ``history`` is then replayed through the lifecycle events, so the PKI store (CRLs, OCSP)
-    and the image agree; a blocked PIN is blocked last."""
+    ``issued_at`` overrides the issuance time (default: ``issuance_time``).
+
+    The PKI store and the image agree whatever fails: the output directory and every record
+    are checked before the store is touched; the certificates are issued in one transaction
+    that commits only once each fits its EF; if the image then cannot be written, the
+    certificates are revoked (cessationOfOperation) and the card closed at once, so no live
+    certificate names a card that does not exist. (A kill of the process in that last window
+    leaves live certificates whose private keys died with it: nobody can use them.) The
+    persona's ``history`` is then replayed through the lifecycle events, so the PKI store
+    (CRLs, OCSP) and the image agree; a blocked PIN is blocked last.
+    """
+    out = Path(out)
+    CardStore.check_target(out)
     issued_at = issued_at or issuance_time(persona, pki)
     # The PKI store knows the card by this id; later lifecycle events find it in the image.
     card_id = secrets.token_hex(8)
     cvca = cvca or default_cvca(pki)
     code = persona.resident.municipality_code
-    files, keys, pins, limits = jpki_content(persona, pki, issued_at, card_id)
+    jpki_part, card_keys = jpki_content(persona)
+    files, keys, pins, limits = jpki_part
     for part in (text_content(persona, cvca.municipality(cvc.ROOT_TEXT, code)),
                  visual_content(persona, cvca.municipality(cvc.ROOT_VISUAL, code)),
                  resident_content(persona, cvca),
@@ -255,6 +275,14 @@ def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
             mine.update(theirs)
     if persona.face_auth:
         _face_auth(pins, limits)
+
+    def accept(certs: CardCertificates) -> None:
+        files.update(jpki_certificate_files(certs, with_sign=persona.genuine))
+
+    sign_key = card_keys.get(Role.SIGN)
+    lifecycle.issue_card(pki, persona.resident, card_keys[Role.AUTH].public_key(),
+                         sign_key.public_key() if sign_key else None, issued_at,
+                         persona.card_expiry, card_id=card_id, accept=accept)
     metadata = {"issued": persona.issued.isoformat(),
                 "card_expiry": persona.card_expiry.isoformat(),
                 "holder": persona.resident.name, "kind": persona.kind}
@@ -266,17 +294,22 @@ def issue_card(persona: Persona, out: Path, pki: SimulatorPKI,
         metadata["genuine"] = False
     content = ImageContent(atr=persona.atr, files=files, keys=keys, pins=pins,
                            counter_max=limits, metadata=metadata)
-    CardStore.create(Path(out), content)
+    try:
+        CardStore.create(out, content)
+    except BaseException:
+        # Revoked as of their own issue time: the certificates never served a moment.
+        lifecycle.abandon_issuance(pki, card_id, issued_at)
+        raise
     if persona.history:
         # perso.reissue builds on this module (PKI_CARD_ID, pkcs8_der): import it late.
         from .reissue import replay_history
-        replay_history(pki, Path(out), persona)
+        replay_history(pki, out, persona)
     if persona.blocked_pins:
-        store = CardStore.open(Path(out))
+        store = CardStore.open(out)
         try:
             for pin in persona.blocked_pins:
                 for name in pin_key_names(pin):
                     store.set_counter(name, 0)
         finally:
             store.close()
-    return Path(out)
+    return out

@@ -26,12 +26,16 @@ Beyond who the holder is, a persona may describe the hard cases relying parties 
 
 Every rule a persona breaks is reported as ``PersonError`` naming the field (as spelled in the
 YAML, e.g. ``name.family``) and the rule; the rules of the resident record itself are
-``facts.person.Resident``'s.
+``facts.person.Resident``'s. A section given as anything but a mapping (``pins: "1234"``) is
+refused, never read as absent. Face image files are read once, here: each must be a regular
+file no larger than its ``MAX_IMAGE_BYTES`` bound, checked before a byte is read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,15 +103,26 @@ class RetryLimits:
     birth: int = BIRTH_KEY.max_tries
 
 
+MAX_IMAGE_BYTES = {"face.photo": 40 * 1024, "face.name": 8 * 1024, "face.address": 12 * 1024}
+"""Largest image file per face field. The 券面 record (EF 0002) locates its fields through a
+table of 16-bit offsets, so the whole record must stay within 65,535 bytes: these three bounds
+add up to 61,440, which leaves room for the record's other fields (dates, sex, card key,
+signature, security-code image: under 1 KiB). Real cards hold a photo of a few KiB."""
+
+MAX_PERSONA_BYTES = 1024 * 1024
+"""A persona file is a page of YAML; anything this large is not one."""
+
+
 @dataclass(frozen=True, slots=True)
 class FaceImages:
-    """Card-face images as files (None: issuance draws placeholders in the right format)."""
+    """Card-face images as read from the persona's files (None: issuance draws placeholders
+    in the right format)."""
 
-    photo: Path | None = None
+    photo: bytes | None = None
     """顔写真: JPEG 2000 (JP2), greyscale."""
-    name: Path | None = None
+    name: bytes | None = None
     """氏名 as printed: PNG."""
-    address: Path | None = None
+    address: bytes | None = None
     """住所 as printed: PNG."""
 
 
@@ -170,8 +185,13 @@ class Persona:
 
 def _get(data: dict[str, Any], path: str, *, required: bool = True, default: Any = None) -> Any:
     node: Any = data
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node or node[part] is None:
+    parts = path.split(".")
+    for depth, part in enumerate(parts):
+        if depth and not isinstance(node, dict):
+            # A section of the wrong type is a mistake to report, not an absent section
+            # (``pins: "1234"`` must not quietly become the default PINs).
+            raise PersonError(".".join(parts[:depth]), "must be a mapping of fields")
+        if part not in node or node[part] is None:
             if required:
                 raise PersonError(path, "is required")
             return default
@@ -218,21 +238,39 @@ JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def _read_bounded(file: Path, limit: int, field: str) -> bytes:
+    """The content of the regular file ``file``, refused (``PersonError`` on ``field``) if it is
+    larger than ``limit`` bytes or not a regular file."""
+    try:
+        # Non-blocking: opening a FIFO must not wait for a writer; the type and size are
+        # checked on the open file before reading (/dev/zero never ends).
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise PersonError(field, f"cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PersonError(field, "must be a regular file, not a FIFO, device or directory")
+        if info.st_size > limit:
+            raise PersonError(field, f"is {info.st_size} bytes; at most {limit} are accepted")
+        content = stream.read(limit + 1)
+    if len(content) > limit:  # the file grew after the check
+        raise PersonError(field, f"is larger than {limit} bytes")
+    return content
+
+
 def _image(data: dict[str, Any], path: str, base: Path | None, magic: bytes,
-           kind: str) -> Path | None:
+           kind: str) -> bytes | None:
     value = _text(data, path, required=False)
     if value is None:
         return None
     file = Path(value)
     if not file.is_absolute() and base is not None:
         file = base / file
-    try:
-        head = file.read_bytes()[:len(magic)]
-    except OSError as exc:
-        raise PersonError(path, f"cannot be read ({exc.strerror})") from None
-    if head != magic:
+    content = _read_bounded(file, MAX_IMAGE_BYTES[path], path)
+    if content[:len(magic)] != magic:
         raise PersonError(path, f"must be a {kind} file")
-    return file
+    return content
 
 
 def _limit(data: dict[str, Any], path: str, default: int) -> int:
@@ -399,11 +437,11 @@ def load_persona(path: Path | str, today: dt.date | None = None,
                  clock: Clock = system_clock) -> Persona:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PersonError(str(path), f"cannot be read ({exc.strerror})") from None
+        data = yaml.safe_load(_read_bounded(path, MAX_PERSONA_BYTES, str(path)).decode("utf-8"))
     except UnicodeDecodeError:
         raise PersonError(str(path), "must be UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise PersonError(str(path), f"is not valid YAML ({exc})") from None
+    except RecursionError:  # nesting no persona needs: the parser gives up on the stack
+        raise PersonError(str(path), "is nested too deeply to be a persona") from None
     return parse_persona(data, today, base=path.parent, clock=clock)
