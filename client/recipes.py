@@ -55,6 +55,8 @@ from .jpki import JPKIClient, JPKIKey, digest_info
 from .records import TamperedError
 
 CHALLENGE_BYTES = 32
+FETCH_RETRY_SECONDS = 5.0
+"""After a failed CRL fetch, the URL is not tried again for this long (fail closed meanwhile)."""
 CHALLENGE_CONTEXT = b"mynacard-enrol-v1"
 """Domain separation: a signature made for enrolment is never valid for anything else."""
 
@@ -126,12 +128,10 @@ class CRLCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, _CachedCRL] = {}
+        self._failures: dict[str, tuple[dt.datetime, str]] = {}
+        """URL → (when to try again, why it failed): a dead endpoint (say, the delta list's)
+        must not cost every tap a network timeout."""
         self._validator: Validator | None = None
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._validator = None
 
     def validator(self, urls: Iterable[str], config: RevocationConfig,
                   now: dt.datetime) -> tuple[Validator, list[str]]:
@@ -144,11 +144,19 @@ class CRLCache:
                 cached = self._entries.get(url)
                 if cached is not None and now < cached.refresh_at:
                     continue
+                failed = self._failures.get(url)
+                if failed is not None and now < failed[0]:
+                    problems.append(failed[1])
+                    continue
                 try:
                     index = CRLIndex.load(fetch(url, None))
                 except (OSError, CRLFormatError) as exc:
-                    problems.append(f"cannot get {url}: {exc}")
+                    problem = f"cannot get {url}: {exc}"
+                    retry = min(config.crl_cache_seconds, FETCH_RETRY_SECONDS)
+                    self._failures[url] = (now + dt.timedelta(seconds=retry), problem)
+                    problems.append(problem)
                     continue
+                self._failures.pop(url, None)
                 next_update = index.header.next_update_utc
                 refresh_at = now + dt.timedelta(seconds=config.crl_cache_seconds)
                 if next_update is not None:

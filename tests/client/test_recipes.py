@@ -28,6 +28,7 @@ from mynacard.cardsim.perso.persona import Persona, parse_persona
 from mynacard.cardsim.storage import CardStore, image_key
 from mynacard.client.jpki import JPKIClient, JPKIKey
 from mynacard.client.recipes import (
+    FETCH_RETRY_SECONDS,
     CardIdentity,
     RefusalReason,
     Refused,
@@ -420,6 +421,29 @@ def test_network_down_fails_closed(world: World) -> None:
         refused = refusal(lambda m=method: tap(world, card, fetch=unreachable, method=m))
         assert refused.reason is RefusalReason.NO_REVOCATION_INFO
         assert "try again later" in refused.message.lower()
+
+
+def test_a_dead_crl_endpoint_is_not_retried_on_every_tap(world: World) -> None:
+    card = world.issue()
+
+    def unreachable(url: str, body: bytes | None) -> bytes:
+        return http_fetch(url.replace(world.server.url, "http://127.0.0.1:9"), body, timeout=2)
+
+    fetch, calls = _counting(unreachable)
+    config = world.config(fetch=fetch)
+    with inserted(card) as connection:
+        def attempt() -> Refused:
+            return refusal(lambda: tap_check(connection, config, cv_anchors=world.cv_anchors))
+
+        first = attempt()
+        tried = len(calls)
+        second = attempt()  # within the back-off: same refusal, no new attempt
+        assert len(calls) == tried
+        world.clock.advance(dt.timedelta(seconds=FETCH_RETRY_SECONDS + 1))
+        attempt()
+        assert len(calls) == 2 * tried
+    assert first.reason is second.reason is RefusalReason.NO_REVOCATION_INFO
+    assert "cannot get" in second.message
 
 
 def test_stale_crl_fails_closed(world: World) -> None:
