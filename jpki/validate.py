@@ -300,6 +300,13 @@ class Validator:
         except CRLFormatError as exc:
             self._crl_problems.append((Verdict.NO_REVOCATION_INFO, f"{label}: {exc}"))
 
+    def add_crl_index(self, index: CRLIndex, label: str = "CRL") -> None:
+        """Add a CRL already indexed (a caller's cache), so it is not parsed again."""
+        if index.der in self._crl_ders:
+            return
+        self._crl_ders.add(index.der)
+        self._crls.append(_CRL(index, label))
+
     # --- entry point ------------------------------------------------------------------------
 
     def validate(self, cert: x509.Certificate | bytes,
