@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("subcommands.serve:serve", "Put card images into pcscd's virtual reader."),
     "pki": ("subcommands.pki:pki", "The simulator's JPKI: CAs, certificates, revocation."),
     "vectors": ("subcommands.vectors:vectors", "Revocation test vectors for vendors."),
+    "app": ("subcommands.app:app", "Municipal applications on the card (library, …)."),
 }
 
 
