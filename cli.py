@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pki": ("subcommands.pki:pki", "The simulator's JPKI: CAs, certificates, revocation."),
     "vectors": ("subcommands.vectors:vectors", "Revocation test vectors for vendors."),
     "trace": ("subcommands.trace:trace", "Record, replay and compare APDU traces."),
+    "app": ("subcommands.app:app", "Municipal applications on the card (library, …)."),
 }
 
 

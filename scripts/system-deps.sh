@@ -8,6 +8,8 @@ command -v pcscd >/dev/null 2>&1 || [ -x /usr/sbin/pcscd ] || need="$need pcscd"
 command -v opensc-tool >/dev/null 2>&1 || need="$need opensc"
 [ -e /usr/include/PCSC/winscard.h ] || need="$need libpcsclite-dev"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
+# The apps' shared-database tests start a private PostgreSQL server (Debian keeps it here).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
 command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
 # pyscard has no Linux wheel: building it needs a C compiler and the Python headers.
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
@@ -17,9 +19,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing system packages:$need"
     export DEBIAN_FRONTEND=noninteractive
     if ! { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $need pkg-config >/dev/null; }; then
-        echo "note: apt-get could not install:$need (PC/SC interop tests will be skipped, or fail under CI)"
+        echo "note: apt-get could not install:$need (PC/SC and PostgreSQL tests will be skipped, or fail under CI)"
     fi
 else
-    echo "note: missing system packages:$need (install them as root; PC/SC interop tests will be skipped)"
+    echo "note: missing system packages:$need (install them as root; PC/SC and PostgreSQL tests will be skipped)"
 fi
 exit 0

@@ -1,0 +1,1 @@
+"""What every municipal app shares: the database layer (``db``)."""

@@ -1,0 +1,18 @@
+"""``mynacard app …``: the municipal applications, each loaded only when it runs."""
+
+from __future__ import annotations
+
+import click
+
+from .common import LazyGroup
+
+APPS: dict[str, tuple[str, str]] = {
+    "library": ("apps.library.cli:library",
+                "Library card (図書館カード): enrol a card, then lend, return, renew, hold."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=APPS)
+def app() -> None:
+    """Municipal applications on the card: they work on the simulator (--card DIR) and on a real
+    card in a PC/SC reader (--reader pcsc)."""
