@@ -289,6 +289,25 @@ def publish(store_path: Path, out: Path, delta_only: bool, now: dt.datetime | No
 
 @pki.command()
 @store_option
+@click.option("--kind", type=click.Choice(sorted(CA_KINDS)), default="auth", show_default=True,
+              help="auth: the user-authentication CA (what relying parties such as the library "
+                   "trust); sign: the signing CA.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="PEM file to write (every generation of the CA).")
+def anchors(store_path: Path, kind: str, out: Path) -> None:
+    """Write a CA's certificates, every generation, as the PEM bundle a relying party trusts."""
+    pki_ = _open(store_path)
+    generations = pki_.generations(CA_KINDS[kind])
+    try:
+        out.write_bytes(b"".join(ca.certificate.public_bytes(serialization.Encoding.PEM)
+                                 for ca in generations))
+    except OSError as exc:
+        raise click.BadParameter(f"{out}: cannot be written ({exc.strerror})") from None
+    click.echo(f"{len(generations)} {kind} CA certificate(s) written to {out}")
+
+
+@pki.command()
+@store_option
 @click.option("--crl-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("crl"),
               show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)

@@ -2,14 +2,13 @@
 
 Card commands (enrol, lend, renew, hold, member) take the card with ``--card DIR`` or
 ``--reader SPEC`` and check it through the relying-party recipes, configured by ``--trust``
-(the authentication CA certificates, PEM), ``--cv-anchors`` and ``--revocation``. Embedders and
+(the authentication CA certificates, PEM), ``--cv-trust`` and ``--revocation``. Embedders and
 tests may hand their own checks in ``ctx.obj["library_checks"]``. Every command takes
 ``--db`` (a path, ``sqlite:///…`` or ``postgresql://…``) and ``--json``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict
@@ -19,7 +18,14 @@ from typing import Any
 import click
 
 from ...clock import Clock, system_clock
-from ...subcommands.common import connect, data_home, emit, read_pin, reader_options
+from ...subcommands.common import (
+    connect,
+    data_home,
+    default_pki_dir,
+    emit,
+    read_pin,
+    reader_options,
+)
 from .model import ITEM_TYPES, Link, Loan, Member
 from .service import CardChecks, Library, RecipeChecks
 from .store import LibraryStore
@@ -41,34 +47,42 @@ def card_check_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = reader_options(func)
     func = click.option("--trust", "trust_file", type=click.Path(exists=True, path_type=Path),
                         help="PEM file of the authentication CA certificates to trust.")(func)
-    func = click.option("--cv-anchors", "cv_anchors_file",
-                        type=click.Path(exists=True, path_type=Path),
-                        help="JSON {key id hex: PEM public key} of the card-verification "
-                             "anchors (genuine-chip check).")(func)
+    func = click.option("--cv-trust", "cv_trust_dir", default=default_cv_trust_dir,
+                        show_default="the simulator PKI's cvc/ directory",
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help="Directory of trusted CV root public keys "
+                             "(<number>-<group>.pub.pem), for the genuine-chip check.")(func)
     func = click.option("--revocation", type=click.Choice(["crl", "ocsp"]), default="crl",
                         show_default=True, help="How revocation is checked (fail closed).")(func)
     return click.option("--terminal", "terminal_id", default="counter-1", show_default=True,
                         help="This counter's terminal id (bound into the challenge).")(func)
 
 
-def _checks(ctx: click.Context, trust_file: Path | None, cv_anchors_file: Path | None,
+def default_cv_trust_dir() -> str:
+    return str(Path(default_pki_dir()) / "cvc")
+
+
+def _checks(ctx: click.Context, trust_file: Path | None, cv_trust_dir: Path,
             revocation: str, terminal_id: str) -> CardChecks:
     if ctx.obj and "library_checks" in ctx.obj:
         return ctx.obj["library_checks"]
     if trust_file is None:
         raise click.UsageError("say which CA certificates to trust: --trust PEM")
     from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     from ...client import recipes
+    from ...client.records import load_trust_anchors
 
-    anchors = {}
-    if cv_anchors_file is not None:
-        anchors = {bytes.fromhex(key_id): load_pem_public_key(pem.encode())
-                   for key_id, pem in json.loads(cv_anchors_file.read_text()).items()}
-    config = recipes.RevocationConfig(
-        method=revocation, trust_anchors=tuple(x509.load_pem_x509_certificates(
-            trust_file.read_bytes())))
+    anchors = load_trust_anchors(cv_trust_dir)
+    if not anchors:
+        raise click.UsageError(f"no trusted CV root keys in {cv_trust_dir}: point --cv-trust at "
+                               "the issuing PKI's cvc/ directory")
+    try:
+        trusted = tuple(x509.load_pem_x509_certificates(trust_file.read_bytes()))
+    except ValueError as exc:
+        raise click.BadParameter(f"{trust_file}: not PEM certificates ({exc})") from None
+    config = recipes.RevocationConfig(method=revocation, trust_anchors=trusted,
+                                      clock=_clock(ctx))
     return RecipeChecks(config, anchors, terminal_id)
 
 
