@@ -26,11 +26,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ..cardsim import jpki_ap
 from ..cardsim.jpki_ap import JPKIApplication, certificate_files
 from ..cardsim.perso import reissue
-from ..cardsim.perso.issue import PKI_CARD_ID, issue_card
+from ..cardsim.perso.issue import PKI_CARD_ID, default_cvca, issue_card
 from ..cardsim.perso.persona import Persona, parse_persona
 from ..cardsim.storage import CardStore, image_key
 from ..clock import VirtualClock
 from ..errors import MynacardError
+from ..facts.cvc import KeyId
 from ..facts.person import PersonError, Resident
 from ..jpki import lifecycle
 from ..jpki.ca import SimulatorPKI
@@ -230,6 +231,10 @@ class Harness:
         """Issue complete and delta CRLs and ARLs dated now, into the served directory (or
         ``out_dir``)."""
         return publish(self.pki, out_dir or self.crl_dir, self.clock())
+
+    def cv_trust_anchors(self) -> dict[KeyId, rsa.RSAPublicKey]:
+        """The CV root keys the 券面 APs' certificates chain to (for ``client.text``/``visual``)."""
+        return default_cvca(self.pki).trust_anchors()
 
     def validator(self, crls: list[bytes] | None = None, *, policy: Policy = CRL_ONLY,
                   fetch: bool = False) -> Validator:
