@@ -149,6 +149,7 @@ class Harness:
                 self.pki.rollover(kind, self.clock() - (ca_generations - generation)
                                   * ROLLOVER_INTERVAL)
         self._templates: dict[str, _Template] = {}
+        self._card_ids: dict[Path, str] = {}
         self._copies = 0
 
     def close(self) -> None:
@@ -198,8 +199,15 @@ class Harness:
                 sign_ca=certs.sign_ca.public_bytes(der),
                 sign=certs.sign.public_bytes(der) if certs.sign is not None else None)
             store.update_content(files=files, metadata={PKI_CARD_ID: card_id})
+            self._card_ids[card_dir.resolve()] = card_id
         finally:
             store.close()
+
+    def card_id(self, card_dir: Path) -> str:
+        """The card's id in the PKI store (known without opening an image the factory made, so
+        events that change only the PKI work while the card sits in a reader)."""
+        known = self._card_ids.get(Path(card_dir).resolve())
+        return known if known is not None else reissue.card_id(card_dir)
 
     # lifecycle events, dated by the clock --------------------------------------------------
 
@@ -209,21 +217,21 @@ class Harness:
 
     def move(self, card_dir: Path, address: str) -> lifecycle.EventResult:
         """転居: the signing certificate (which carries the address) revoked and replaced."""
-        current = lifecycle.card(self.pki, reissue.card_id(card_dir)).resident
+        current = lifecycle.card(self.pki, self.card_id(card_dir)).resident
         moved = Resident.from_mapping({**current.to_mapping(), "address": address})
         return reissue.change_resident(self.pki, card_dir, moved, self.clock())
 
     def report_loss(self, card_dir: Path) -> lifecycle.EventResult:
         """紛失: both certificates on hold."""
-        return lifecycle.report_loss(self.pki, reissue.card_id(card_dir), self.clock())
+        return lifecycle.report_loss(self.pki, self.card_id(card_dir), self.clock())
 
     def report_found(self, card_dir: Path) -> lifecycle.EventResult:
         """The lost card turned up: its held certificates revoked (a hold is never lifted)."""
-        return lifecycle.card_found(self.pki, reissue.card_id(card_dir), self.clock())
+        return lifecycle.card_found(self.pki, self.card_id(card_dir), self.clock())
 
     def report_death(self, card_dir: Path) -> lifecycle.EventResult:
         """死亡: both certificates revoked, the card closed."""
-        return lifecycle.death(self.pki, reissue.card_id(card_dir), self.clock())
+        return lifecycle.death(self.pki, self.card_id(card_dir), self.clock())
 
     # revocation ----------------------------------------------------------------------------
 

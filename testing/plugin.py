@@ -18,6 +18,9 @@ Fixtures (generic names carry a ``mynacard_`` prefix so they do not collide with
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,15 +54,25 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "mynacard_card and mynacard_reader hold")
 
 
+RAM_DISK = Path("/dev/shm")
+
+
 @pytest.fixture(scope="session")
 def mynacard_harness(tmp_path_factory: pytest.TempPathFactory,
                      pytestconfig: pytest.Config) -> Iterator[Harness]:
     from .harness import Harness
 
     generations = int(pytestconfig.getini("mynacard_ca_generations"))
-    harness = Harness(tmp_path_factory.mktemp("mynacard"), ca_generations=generations)
+    # The PKI store and the card images make every write durable (fsync), which costs
+    # milliseconds a write on a disk and nothing in RAM: a state machine writes thousands.
+    on_ram_disk = RAM_DISK.is_dir() and os.access(RAM_DISK, os.W_OK)
+    workdir = (Path(tempfile.mkdtemp(prefix="mynacard-", dir=RAM_DISK)) if on_ram_disk
+               else tmp_path_factory.mktemp("mynacard"))
+    harness = Harness(workdir, ca_generations=generations)
     yield harness
     harness.close()
+    if on_ram_disk:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -74,16 +87,12 @@ def mynacard_clock(mynacard_harness: Harness) -> Iterator[VirtualClock]:
 
 
 @pytest.fixture
-def card_factory(mynacard_harness: Harness, mynacard_clock: VirtualClock,
-                 tmp_path: Path) -> Callable[..., Path]:
+def card_factory(mynacard_harness: Harness,
+                 mynacard_clock: VirtualClock) -> Callable[..., Path]:
     """``card_factory(persona="kokutou-mikiya", **overrides)``: persona is a shipped persona's
     name, a YAML file or a mapping; overrides change its fields (``pins={"auth": "9999"}``)."""
-    made = 0
-
     def make(persona: Any = "kokutou-mikiya", **overrides: Any) -> Path:
-        nonlocal made
-        made += 1
-        return mynacard_harness.card(persona, tmp_path / f"mynacard-card-{made}", **overrides)
+        return mynacard_harness.card(persona, **overrides)
 
     return make
 
