@@ -7,7 +7,7 @@ Fixtures (generic names carry a ``mynacard_`` prefix so they do not collide with
 * ``mynacard_pki`` (session): the simulator PKI (``SimulatorPKI``) in a temporary directory.
 * ``mynacard_clock``: the ``VirtualClock`` every piece of the harness reads; real time until the
   test freezes it, and back to real time after the test.
-* ``card_factory``: ``card_factory(persona, **overrides)`` → a new card image directory.
+* ``card_factory`` (session): ``card_factory(persona, **overrides)`` → a new card image directory.
 * ``mynacard_card``: the card image the reader holds (``@pytest.mark.mynacard_card(persona,
   **overrides)`` chooses it; default 黒桐 幹也, auth PIN 1234, signing password ABC123).
 * ``mynacard_reader``: a ``Reader`` holding that card; ``card_connection``: a connection to it.
@@ -86,11 +86,12 @@ def mynacard_clock(mynacard_harness: Harness) -> Iterator[VirtualClock]:
     mynacard_harness.clock.unfreeze()
 
 
-@pytest.fixture
-def card_factory(mynacard_harness: Harness,
-                 mynacard_clock: VirtualClock) -> Callable[..., Path]:
+@pytest.fixture(scope="session")
+def card_factory(mynacard_harness: Harness) -> Callable[..., Path]:
     """``card_factory(persona="kokutou-mikiya", **overrides)``: persona is a shipped persona's
-    name, a YAML file or a mapping; overrides change its fields (``pins={"auth": "9999"}``)."""
+    name, a YAML file or a mapping; overrides change its fields (``pins={"auth": "9999"}``).
+    Every call makes a new card, so the fixture is session-wide: ``@given`` tests may call it
+    once per example."""
     def make(persona: Any = "kokutou-mikiya", **overrides: Any) -> Path:
         return mynacard_harness.card(persona, **overrides)
 
