@@ -147,3 +147,21 @@ def test_the_pcsc_reason_names_what_to_install(monkeypatch):
     monkeypatch.setattr("mynacard.testing.pcsc.PCSCD", "/nonexistent/pcscd")
     reason = pcsc_unavailable_reason()
     assert reason is not None and "pcscd (apt-get install pcscd)" in reason
+
+
+def test_the_ca_generations_option_gives_each_ca_several_keys(pytester):
+    pytester.makeini("[pytest]\nmynacard_ca_generations = 2\n")
+    pytester.makepyfile("""
+        from mynacard.client.jpki import JPKIClient, JPKIKey
+        from mynacard.jpki.profile import AUTH_CA, SIGN_CA
+        from mynacard.jpki.validate import Verdict
+
+        def test_two_generations(mynacard_pki, mynacard_harness, card_connection,
+                                 revocation_server):
+            for kind in (AUTH_CA, SIGN_CA):
+                assert [ca.generation for ca in mynacard_pki.generations(kind)] == [1, 2]
+            assert len(mynacard_pki.link_certificates(AUTH_CA)) == 2
+            cert = JPKIClient(card_connection).read_certificate(JPKIKey.AUTH)
+            assert mynacard_harness.validator().validate(cert).verdict is Verdict.VALID
+    """)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
