@@ -15,7 +15,8 @@ Subclass it, add your application's rules and invariants, and run it with the ha
     def test_kiosk(mynacard_harness):
         KioskMachine.run(mynacard_harness, settings(max_examples=30))
 
-Time is the harness's virtual clock, frozen when a run starts. The CA publishes its CRLs (into
+Time is the harness's virtual clock, frozen for a run at the day after the card's issuance
+(or left where the test froze it). The CA publishes its CRLs (into
 the directory the revocation server serves) whenever a lifecycle event happens; advancing the
 clock does not, so a relying party then holds stale CRLs until ``ca_publishes_crls``.
 """
@@ -101,13 +102,18 @@ class CardHolderMachine(RuleBasedStateMachine):
         super().__init__()
         self.harness = harness
         self.clock = harness.clock
-        # A clock the test froze stays where it was; a real one is frozen now.
-        self._frozen_before = self.clock() if self.clock.frozen else None
-        self.clock.freeze(self.clock().replace(microsecond=0))
         self.card_dir: Path = harness.card(self.persona, **self.persona_overrides)
         self.card_id = harness.card_id(self.card_dir)
         """The card's id in the PKI store (lifecycle events keep it)."""
-        pins = harness.persona(self.persona, **self.persona_overrides).pins
+        persona = harness.persona(self.persona, **self.persona_overrides)
+        pins = persona.pins
+        # A clock the test froze stays where it was. Otherwise life starts the day after the
+        # card was issued, whatever today's date: runs replay identically, and a shipped
+        # persona's certificates have not expired yet.
+        self._frozen_before = self.clock() if self.clock.frozen else None
+        if self._frozen_before is None:
+            self.clock.freeze(dt.datetime.combine(persona.issued + dt.timedelta(days=1),
+                                                  dt.time(9, 0), dt.UTC))
         self.model = CardModel(pins={"auth": pins.auth, "sign": pins.sign},
                                tries=dict(MAX_TRIES))
         self._card = VirtualCard.open(self.card_dir)
