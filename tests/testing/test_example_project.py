@@ -14,10 +14,11 @@ from pathlib import Path
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "library-kiosk"
 
 
-def run_example(*args: str) -> subprocess.CompletedProcess[str]:
-    # No cache or bytecode left in the example's folder; xdist's settings are ours, not its.
+def run_example(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # Nothing left in the example's folder (cache, bytecode, hypothesis' directory); xdist's
+    # settings are ours, not its.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS"))}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(PYTHONDONTWRITEBYTECODE="1", HYPOTHESIS_STORAGE_DIRECTORY=str(tmp_path))
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
                           cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=600)
 
@@ -37,14 +38,14 @@ def test_the_example_has_no_conftest_and_imports_only_the_public_api():
     assert imported and all(name.startswith(public) for name in imported), imported
 
 
-def test_the_example_project_passes():
-    result = run_example()
+def test_the_example_project_passes(tmp_path):
+    result = run_example(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b7 passed, 1 deselected\b", result.stdout), result.stdout
 
 
-def test_the_planted_bug_is_found_and_shrunk():
-    result = run_example("-m", "planted_bug")
+def test_the_planted_bug_is_found_and_shrunk(tmp_path):
+    result = run_example(tmp_path, "-m", "planted_bug")
     assert result.returncode == 1, result.stdout + result.stderr
     steps = re.findall(r"^E\s+state\.(\w+)\(\)$", result.stdout, re.MULTILINE)
     actions = [s for s in steps if s not in ("card_agrees_with_model", "pki_agrees_with_model")]
