@@ -143,6 +143,7 @@ class TracingConnection(CardConnection):
         self.inner = inner
         self.writer = writer
         self._owns_writer = owns_writer
+        self._open = True
         writer.session(reader_name, inner.atr)
 
     @property
@@ -164,6 +165,10 @@ class TracingConnection(CardConnection):
         return atr
 
     def disconnect(self) -> None:
+        """Idempotent, as every connection's disconnect: only the first is recorded."""
+        if not self._open:
+            return
+        self._open = False
         try:
             self.inner.disconnect()
         finally:

@@ -14,6 +14,13 @@ Fixtures (generic names carry a ``mynacard_`` prefix so they do not collide with
   In-process by default; through pcscd + vpcd with ``--mynacard-reader=pcsc`` or
   ``@pytest.mark.mynacard_reader("pcsc")``.
 * ``revocation_server``: the CRL/OCSP server on loopback, its CRLs freshly published.
+* ``mynacard_trace``: the path of this test's APDU trace (JSON Lines, secrets redacted; see
+  docs/traces.md): asking for it makes ``mynacard_reader`` record every exchange there.
+  ``--mynacard-trace-dir DIR`` records every test's exchanges, one file per test.
+
+Faults: ``@pytest.mark.mynacard_faults("remove-after=5,seed=1")`` or
+``--mynacard-faults=…`` makes ``mynacard_reader`` misbehave as ``readers.faults`` describes
+(docs/faults.md); the wrapped reader's ``events`` says what happened.
 """
 
 from __future__ import annotations
@@ -43,6 +50,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mynacard-reader", choices=READER_KINDS, default=None,
                     help="reader the mynacard_reader fixture uses: sim (in-process, the "
                          "default) or pcsc (the simulator served through pcscd + vpcd)")
+    group.addoption("--mynacard-faults", default=None, metavar="OPTIONS",
+                    help="fault injection for mynacard_reader, e.g. remove-after=5,seed=1 "
+                         "(a mynacard_faults marker overrides it)")
+    group.addoption("--mynacard-trace-dir", default=None, metavar="DIR",
+                    help="record every test's APDUs through mynacard_reader into DIR, one JSON "
+                         "Lines file per test, secrets redacted")
     parser.addini("mynacard_ca_generations", "key generations of each simulator CA (default 1)",
                   default="1")
 
@@ -52,6 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "on 'sim' or 'pcsc' (overrides --mynacard-reader)")
     config.addinivalue_line("markers", "mynacard_card(persona, **overrides): the card "
                                        "mynacard_card and mynacard_reader hold")
+    config.addinivalue_line("markers", "mynacard_faults(options): fault injection for this "
+                                       "test's mynacard_reader (readers.faults option string)")
 
 
 RAM_DISK = Path("/dev/shm")
@@ -132,13 +147,13 @@ def _mynacard_pcsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscSlo
 
 @pytest.fixture
 def mynacard_reader(request: pytest.FixtureRequest, mynacard_card: Path) -> Iterator[Reader]:
-    """A reader holding ``mynacard_card``."""
+    """A reader holding ``mynacard_card`` (with faults and a trace when the test asks)."""
     if _reader_kind(request) == "pcsc":
         from ..readers.pcsc import PcscReader
 
         slot: PcscSlot = request.getfixturevalue("_mynacard_pcsc")
         slot.insert(mynacard_card)
-        yield PcscReader(slot.reader_name)
+        yield _wrapped(request, PcscReader(slot.reader_name))
         slot.remove()
         return
     from ..cardsim.card import VirtualCard
@@ -147,9 +162,43 @@ def mynacard_reader(request: pytest.FixtureRequest, mynacard_card: Path) -> Iter
     card = VirtualCard.open(mynacard_card)
     # The card object stays in the slot, so reader.remove() and reader.insert(card) work.
     reader = SimulatorReader(f"mynacard simulator ({mynacard_card.name})", card=card)
-    yield reader
+    yield _wrapped(request, reader)
     reader.remove()
     card.close()
+
+
+def _wrapped(request: pytest.FixtureRequest, reader: Reader) -> Reader:
+    """Faults innermost, the trace outermost: the trace shows what the host saw."""
+    marker = request.node.get_closest_marker("mynacard_faults")
+    faults = (marker.args[0] if marker and marker.args
+              else request.config.getoption("--mynacard-faults"))
+    if faults:
+        from ..readers.faults import FaultPlan, FaultyReader
+
+        reader = FaultyReader(reader, FaultPlan.parse(faults))
+    trace = _trace_path(request)
+    if trace is not None:
+        from ..readers.trace import TracingReader
+
+        reader = TracingReader(reader, trace)
+    return reader
+
+
+def _trace_path(request: pytest.FixtureRequest) -> Path | None:
+    if "mynacard_trace" in request.fixturenames:
+        return request.getfixturevalue("mynacard_trace")
+    directory = request.config.getoption("--mynacard-trace-dir")
+    if directory is None:
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.nodeid)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    return Path(directory) / f"{safe}.jsonl"
+
+
+@pytest.fixture
+def mynacard_trace(tmp_path: Path) -> Path:
+    """Where ``mynacard_reader`` records this test's APDUs (secrets redacted)."""
+    return tmp_path / "apdu-trace.jsonl"
 
 
 @pytest.fixture

@@ -165,3 +165,51 @@ def test_the_ca_generations_option_gives_each_ca_several_keys(pytester):
             assert mynacard_harness.validator().validate(cert).verdict is Verdict.VALID
     """)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_the_faults_marker_pulls_the_card_and_the_same_seed_repeats(pytester):
+    pytester.makepyfile("""
+        import pytest
+        from mynacard.client.jpki import JPKIClient, JPKIKey
+        from mynacard.readers.base import CardRemovedError
+
+        @pytest.mark.mynacard_faults("remove-after=3,seed=7")
+        def test_removed(mynacard_reader):
+            with pytest.raises(CardRemovedError):
+                with mynacard_reader.connect() as conn:
+                    client = JPKIClient(conn)
+                    for _ in range(3):
+                        client.tries_left(JPKIKey.AUTH)
+            assert [e.kind for e in mynacard_reader.events] == ["removed"]
+    """)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_the_trace_fixture_records_the_test_with_the_pin_redacted(pytester):
+    pytester.makepyfile("""
+        import json
+        from mynacard.client.jpki import JPKIClient, JPKIKey
+
+        def test_recorded(card_connection, mynacard_trace):
+            JPKIClient(card_connection).sign(JPKIKey.AUTH, b"hello", pin="1234")
+            card_connection.disconnect()
+            lines = [json.loads(l) for l in mynacard_trace.read_text().splitlines()]
+            verify = [l for l in lines if l.get("command", "").startswith("002000")]
+            assert verify and all("31323334" not in l["command"] for l in verify)
+            assert any(l.get("command", "").startswith("802A") for l in lines)
+    """)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_the_trace_dir_option_records_every_test(pytester, tmp_path):
+    pytester.makepyfile("""
+        from mynacard.client.jpki import JPKIClient, JPKIKey
+
+        def test_one(card_connection):
+            JPKIClient(card_connection).tries_left(JPKIKey.AUTH)
+    """)
+    traces = tmp_path / "traces"
+    pytester.runpytest("-p", "no:cacheprovider", f"--mynacard-trace-dir={traces}"
+                       ).assert_outcomes(passed=1)
+    (recorded,) = traces.glob("*.jsonl")
+    assert "test_one" in recorded.name and '"apdu"' in recorded.read_text()
