@@ -9,6 +9,8 @@ from .common import LazyGroup
 APPS: dict[str, tuple[str, str]] = {
     "library": ("apps.library.cli:library",
                 "Library card (図書館カード): enrol a card, then lend, return, renew, hold."),
+    "taxi": ("apps.taxi.cli:taxi",
+             "マイタク taxi-fare subsidy: city keys, terminals, offline rides on the card."),
 }
 
 

@@ -27,8 +27,9 @@ class Applet(Application):
 
 def _load_files() -> dict[bytes, type[Applet]]:
     from .counter import CounterApplet
+    from .taxi import TaxiApplet
 
-    return {cls.LOAD_FILE: cls for cls in (CounterApplet,)}
+    return {cls.LOAD_FILE: cls for cls in (CounterApplet, TaxiApplet)}
 
 
 LOAD_FILES: dict[bytes, type[Applet]] = _load_files()

@@ -1,0 +1,171 @@
+"""``mynacard app taxi …``: マイタク's city keys, terminal provisioning and the in-taxi ride.
+
+Embedders and tests may set the terminal's clock in ``ctx.obj["taxi_clock"]``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ...clock import Clock, system_clock
+from ...readers.base import CardConnection
+from ...subcommands.common import data_home, emit
+from .keys import CityKeys
+from .terminal import DEFAULT_MAX_DENY_AGE, Terminal, TerminalConfig, TerminalError
+
+
+def default_terminal_db() -> str:
+    """``$MYNACARD_TAXI_TERMINAL_DB`` or ``$XDG_DATA_HOME/mynacard/taxi-terminal.db``."""
+    return os.environ.get("MYNACARD_TAXI_TERMINAL_DB") \
+        or str(data_home() / "mynacard" / "taxi-terminal.db")
+
+
+def _clock(ctx: click.Context) -> Clock:
+    return (ctx.obj or {}).get("taxi_clock", system_clock)
+
+
+def terminal_options(func: Any) -> Any:
+    func = click.option("--db", "db_url", default=default_terminal_db, metavar="URL",
+                        show_default="$MYNACARD_TAXI_TERMINAL_DB or "
+                                     "$XDG_DATA_HOME/mynacard/taxi-terminal.db",
+                        help="The terminal's local store (a path or sqlite:///PATH).")(func)
+    return click.option("--config", "config_file", required=True,
+                        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                        help="Terminal configuration written by 'provision'.")(func)
+
+
+def _terminal(ctx: click.Context, config_file: Path, db_url: str,
+              max_deny_days: int | None = None) -> Terminal:
+    config = TerminalConfig.from_json(config_file.read_text())
+    age = dt.timedelta(days=max_deny_days) if max_deny_days else DEFAULT_MAX_DENY_AGE
+    terminal = Terminal(db_url, config, clock=_clock(ctx), max_deny_age=age)
+    ctx.call_on_close(terminal.close)
+    return terminal
+
+
+@click.group()
+def taxi() -> None:
+    """マイタク taxi-fare subsidy: a card application in the free space, an offline in-taxi
+    terminal (one rider: half the fare up to ¥1,000; two or more: ¥500 each, never more than
+    the fare; 2 rides a day; a yearly quota)."""
+
+
+@taxi.command("city-keys")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the city's master keys and record-signing key (mode 0600).")
+def city_keys(out: Path) -> None:
+    """Create the city's マイタク keys."""
+    if (out / "masters.json").exists():
+        raise click.UsageError(f"{out} already holds city keys; refusing to replace them")
+    CityKeys.generate().save(out)
+    click.echo(f"city keys written to {out}")
+
+
+@taxi.command()
+@click.option("--keys", "keys_dir", required=True,
+              type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--terminal-id", required=True, help="8 ASCII characters, e.g. TAXI0001.")
+@click.option("--company", required=True, help="The taxi company the terminal claims for.")
+@click.option("--municipality", required=True, help="全国地方公共団体コード (5 digits).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def provision(keys_dir: Path, terminal_id: str, company: str, municipality: str,
+              out: Path) -> None:
+    """Write a terminal's configuration: its own diversified key and the city's public key."""
+    raw_id = terminal_id.encode()
+    if len(raw_id) != 8 or not terminal_id.isascii() or not terminal_id.isprintable():
+        raise click.BadParameter("must be exactly 8 printable ASCII characters",
+                                 param_hint="--terminal-id")
+    if len(municipality) != 5 or not municipality.isdigit():
+        raise click.BadParameter("must be 5 digits", param_hint="--municipality")
+    city = CityKeys.load(keys_dir)
+    config = TerminalConfig(raw_id, company, municipality, city.terminal_key(raw_id),
+                            city.public_pem())
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(config.to_json())
+    click.echo(f"terminal {terminal_id} provisioned: {out}")
+
+
+@taxi.command("deny-list")
+@terminal_options
+@click.option("--rider", "riders", multiple=True, metavar="HEX",
+              help="A stopped rider id (hex, 16 digits); repeat for more.")
+@click.pass_context
+def deny_list(ctx: click.Context, config_file: Path, db_url: str, riders: tuple[str, ...]
+              ) -> None:
+    """Install the city's deny list on the terminal (dated now), replacing the old one."""
+    for rider in riders:
+        if len(rider) != 16 or any(c not in "0123456789abcdef" for c in rider.lower()):
+            raise click.BadParameter(f"{rider!r} is not 16 hex digits", param_hint="--rider")
+    terminal = _terminal(ctx, config_file, db_url)
+    terminal.install_deny_list([r.lower() for r in riders], terminal.clock())
+    click.echo(f"deny list installed: {len(set(riders))} stopped rider(s)")
+
+
+@taxi.command()
+@terminal_options
+@click.option("--fare", type=click.IntRange(1, 10_000_000), required=True,
+              help="The meter fare in yen.")
+@click.option("--riders", "rider_specs", multiple=True, required=True, metavar="SPEC",
+              help="Each rider's card: a reader spec (sim:DIR, pcsc, pcsc:NAME); repeat.")
+@click.option("--max-deny-age", "max_deny_days", type=click.IntRange(1, 365),
+              help="Refuse to run on a deny list older than this many days (default 7).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def ride(ctx: click.Context, config_file: Path, db_url: str, fare: int,
+         rider_specs: tuple[str, ...], max_deny_days: int | None, as_json: bool) -> None:
+    """A ride: check and debit each rider's card (offline), queue the receipts."""
+    from ...readers.registry import open_reader
+
+    terminal = _terminal(ctx, config_file, db_url, max_deny_days)
+    connections: list[CardConnection] = []
+    try:
+        for spec in rider_specs:
+            connections.append(open_reader(spec).connect())
+        result = terminal.ride(connections, fare)
+    finally:
+        for connection in connections:
+            connection.disconnect()
+    cards = [{"rider": o.rider_id,
+              "subsidy": o.receipt.subsidy if o.receipt else 0,
+              "sequence": o.receipt.sequence if o.receipt else None,
+              "refused": o.refusal.reason.value if o.refusal else None,
+              "message": str(o.refusal) if o.refusal else None} for o in result.outcomes]
+
+    def text() -> None:
+        for card in cards:
+            click.echo(f"{card['rider'] or 'card'}: "
+                       + (card["message"] or f"subsidy ¥{card['subsidy']:,} "
+                                             f"(receipt {card['sequence']})"))
+        click.echo(f"fare ¥{fare:,}  subsidy ¥{result.subsidy:,}  to pay ¥{result.to_pay:,}")
+
+    emit(as_json, {"fare": fare, "subsidy": result.subsidy, "to_pay": result.to_pay,
+                   "cards": cards}, text)
+    if not any(o.receipt for o in result.outcomes):
+        refusal = next(o.refusal for o in result.outcomes if o.refusal)
+        raise NoSubsidy(f"no subsidy for this ride: {refusal}")
+
+
+@taxi.command()
+@terminal_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def queue(ctx: click.Context, config_file: Path, db_url: str, as_json: bool) -> None:
+    """The rides waiting for the ledger, with their card receipts."""
+    rows = [{"rider": rider, "sequence": r.sequence, "time": r.ride.time.decode(),
+             "fare": r.ride.fare, "riders": r.ride.riders, "subsidy": r.subsidy,
+             "receipt": r.encode().hex()}
+            for rider, r in _terminal(ctx, config_file, db_url).queued(unsynced_only=True)]
+    emit(as_json, {"rides": rows}, lambda: [click.echo(
+        f"{r['rider']} #{r['sequence']} {r['time']} fare ¥{r['fare']:,} "
+        f"subsidy ¥{r['subsidy']:,}") for r in rows])
+
+
+class NoSubsidy(TerminalError):
+    """Every card of the ride was refused (the messages say why)."""
+
