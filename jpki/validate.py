@@ -1,8 +1,8 @@
 """Certificate path validation with CRL (complete + delta) and OCSP revocation checking.
 
 RFC 5280 §6.1 (signatures, validity, name chaining, basicConstraints, pathLenConstraint,
-keyUsage, critical extensions; policy and name-constraint processing are not implemented, so
-those extensions fail closed when critical) and §6.3 (CRL processing with distribution points,
+keyUsage, critical extensions, certificate policies in ``policies.py`` and name constraints in
+``name_constraints.py``) and §6.3 (CRL processing with distribution points,
 reason masks, indirect CRLs, separate CRL-signing keys and delta CRLs); RFC 6960 responses from
 the CA or a delegated responder.
 
@@ -29,7 +29,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from ..clock import Clock, system_clock
 from .certid import key_hash, name_hash
 from .crlindex import CRLFormatError, CRLIndex, RevokedEntry, verify_signature
+from .name_constraints import NameConstraintError, check_name_constraints
 from .names import name_key, names_match
+from .policies import ANY_POLICY, PolicyError, PolicyInputs, check_policies
 
 MAX_PATH_DEPTH = 12
 MAX_PATHS = 64
@@ -104,6 +106,16 @@ class Policy:
     ocsp_max_age: dt.timedelta = dt.timedelta(days=1)
     """For responses without nextUpdate: how old thisUpdate may be."""
     clock_skew: dt.timedelta = dt.timedelta(minutes=5)
+    initial_policy_set: frozenset[str] = frozenset({ANY_POLICY})
+    """RFC 5280 §6.1.1 (c) user-initial-policy-set, as dotted OIDs."""
+    initial_explicit_policy: bool = False
+    initial_policy_mapping_inhibit: bool = False
+    initial_any_policy_inhibit: bool = False
+
+    @property
+    def policy_inputs(self) -> PolicyInputs:
+        return PolicyInputs(self.initial_policy_set, self.initial_explicit_policy,
+                            self.initial_policy_mapping_inhibit, self.initial_any_policy_inhibit)
 
 
 Fetcher = Callable[[str, bytes | None], bytes]
@@ -115,9 +127,9 @@ _SUPPORTED_CERT_EXTENSIONS = {
     ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
     ExtensionOID.CRL_DISTRIBUTION_POINTS, ExtensionOID.FRESHEST_CRL,
     ExtensionOID.AUTHORITY_INFORMATION_ACCESS, ExtensionOID.OCSP_NO_CHECK,
-    # Policies are read, not enforced: with no initial policy set and no policy constraints
-    # (unsupported below, so they fail closed when critical) every path is acceptable.
-    ExtensionOID.CERTIFICATE_POLICIES,
+    ExtensionOID.CERTIFICATE_POLICIES, ExtensionOID.POLICY_MAPPINGS,
+    ExtensionOID.POLICY_CONSTRAINTS, ExtensionOID.INHIBIT_ANY_POLICY,
+    ExtensionOID.NAME_CONSTRAINTS,
 }
 _SUPPORTED_CRL_EXTENSIONS = {
     ExtensionOID.CRL_NUMBER, ExtensionOID.DELTA_CRL_INDICATOR,
@@ -424,6 +436,11 @@ class Validator:
                 return ValidationResult(Verdict.INVALID_PATH,
                                         f"{cert.subject.rfc4514_string()} may not sign "
                                         "certificates (keyUsage)", path=path)
+        try:
+            check_name_constraints(chain)
+            check_policies(chain, self.policy.policy_inputs)
+        except (NameConstraintError, PolicyError) as exc:
+            return ValidationResult(Verdict.INVALID_PATH, str(exc), path=path)
         path_fps = frozenset(_fingerprint(c) for c in path)
         visiting = visiting | path_fps
         for i, cert in enumerate(chain):

@@ -51,3 +51,19 @@ def run(directory: Path, template: str | None, timeout: float, as_json: bool) ->
     passed = sum(r.passed for r in results)
     click.echo(f"{passed} passed, {len(results) - passed} failed")
     sys.exit(0 if passed == len(results) else 1)
+
+
+@vectors.command()
+@click.option("--dir", "directory", type=click.Path(exists=True, path_type=Path),
+              default=Path("vectors/revocation"), show_default=True)
+@click.option("--doc", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=Path("docs/vectors.md"), show_default=True,
+              help="Markdown file whose generated compatibility section is replaced.")
+def compat(directory: Path, doc: Path) -> None:
+    """Run OpenSSL and pyhanko-certvalidator over every case and rewrite the compatibility
+    table in DOC."""
+    from ..vectors.compat import write_table
+
+    table = write_table(directory, doc)
+    click.echo(f"compatibility table written to {doc} "
+               f"({table.count('**miss**')} misses)")

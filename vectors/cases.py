@@ -122,6 +122,14 @@ class _World:
                                  dt.date(1985, 4, 2), Sex.FEMALE, "Tokyo-to", "Kiyose-shi",
                                  "13221")
         self.moved = replace(self.resident, address="東京都清瀬市中里二丁目2番2号")
+        self._crl_numbers: dict[int, int] = {}
+
+    def next_crl_number(self, ca: CertificateAuthority) -> int:
+        """CRL numbers count up per issuer key across the whole corpus, so no two different
+        CRLs of one key share a number and a validator's CRL cache cannot mix cases."""
+        key = ca.certificate.serial_number
+        self._crl_numbers[key] = self._crl_numbers.get(key, 0) + 1
+        return self._crl_numbers[key]
 
     def sign_cert(self, serial: int, ca: CertificateAuthority | None = None,
                   resident: Resident | None = None,
@@ -156,19 +164,23 @@ class _World:
                                       _keys()["end-entity"].public_key(),
                                       self.auth_g1.certificate, self.auth_g1.key, request)
 
-    def crl(self, ca: CertificateAuthority, entries: Sequence[RevokedEntry] = (), number: int = 10,
+    def crl(self, ca: CertificateAuthority, entries: Sequence[RevokedEntry] = (),
             this_update: dt.datetime = T - dt.timedelta(hours=1),
             next_update: dt.datetime = T + dt.timedelta(hours=23), *,
             delta_base: int | None = None, arl: bool = False, scope_generation: int | None = None,
+            freshest: bool = False,
             extra: Sequence[tuple[x509.ExtensionType, bool]] = ()) -> bytes:
-        """A CRL signed by ``ca``; ``scope_generation`` claims another generation's scope."""
+        """A CRL signed by ``ca`` with the issuer key's next CRL number; ``scope_generation``
+        claims another generation's scope. Only the complete CRLs of the delta cases point to a
+        delta (``freshest``): elsewhere a validator that sets use-deltas would have to look for a
+        delta the case does not ship, a second fault (RFC 5280 §6.3.3 (a)(2))."""
         kind = ca.kind.key
         generation = scope_generation or ca.generation
         url = f"{BASE}/crl/{kind}-g{generation}{'-arl' if arl else ''}.crl"
-        crl = sign_crl(ca, entries, number, this_update, next_update, idp_url=url,
-                       only_ca_certs=arl, delta_base=delta_base,
-                       freshest_url=None if delta_base is not None or arl else
-                       f"{BASE}/crl/{kind}-g{generation}-delta.crl",
+        crl = sign_crl(ca, entries, self.next_crl_number(ca), this_update, next_update,
+                       idp_url=url, only_ca_certs=arl, delta_base=delta_base,
+                       freshest_url=f"{BASE}/crl/{kind}-g{generation}-delta.crl"
+                       if freshest else None,
                        extra_extensions=extra)
         return crl.public_bytes(serialization.Encoding.DER)
 
@@ -193,6 +205,60 @@ class _World:
         return pin_produced_at(der, key, this_update)
 
 
+CLOCK_SKEW = dt.timedelta(0)
+"""The clock-skew tolerance every case states: times compare to the second, no slack."""
+
+POLICY_DEPENDENT: dict[str, tuple[str, str]] = {
+    # case id: (the relying-party policy that gives the expected verdict, and what a validator
+    # with the other policy answers). Every other case follows from RFC 5280 / RFC 6960 given
+    # the stated inputs.
+    "crl-missing-next-update": (
+        "a CRL without nextUpdate is not fresh (its freshness cannot be established; RFC 5280 "
+        "§5.1.2.5 requires conforming CAs to include nextUpdate, §6.3 leaves the rest to the "
+        "relying party)",
+        "valid, for a validator that accepts a CRL without nextUpdate as current"),
+    "crl-next-update-boundary-valid": (
+        "a CRL is fresh up to and including its nextUpdate second, with no clock-skew "
+        "tolerance",
+        "stale-revocation-info, for a validator that treats nextUpdate as exclusive"),
+    "crl-next-update-boundary-stale": (
+        "no clock-skew tolerance: one second after nextUpdate is stale",
+        "valid, for a validator with a clock-skew tolerance of a second or more"),
+    "crl-from-the-future": (
+        "a CRL whose thisUpdate is after the validation time (beyond the clock-skew tolerance) "
+        "is not used",
+        "valid, for a validator that does not compare thisUpdate with the validation time"),
+    "hold-without-delta": (
+        "use-deltas is not set (RFC 5280 §6.1.1 / §6.3.3 (a)(2)): the complete CRL alone "
+        "decides",
+        "no-usable-revocation-info, for a validator that sets use-deltas: the complete CRL "
+        "names a delta the case does not ship"),
+    "ocsp-missing-nonce": (
+        "the response must echo the request's nonce (RFC 9654 §2.1 lets the client require "
+        "it; RFC 6960 responders may omit it)",
+        "valid, for a client that accepts responses without a nonce"),
+}
+
+
+def revocation_scope(case: Case) -> str:
+    """Which certificates need revocation information: the end entity alone when it is the
+    only certificate below the trust anchor, every certificate below the anchor otherwise."""
+    return "full-path" if case.intermediates else "end-entity"
+
+
+def uses_deltas(case: Case) -> bool:
+    """The use-deltas input: set exactly when the case ships a delta CRL."""
+    return any(_is_delta(der) for der in case.crls)
+
+
+def _is_delta(der: bytes) -> bool:
+    try:
+        crl = x509.load_der_x509_crl(der)
+        crl.extensions.get_extension_for_class(x509.DeltaCRLIndicator)
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    return True
+
 def _resign(der: bytes, key: rsa.RSAPrivateKey, mutate) -> bytes:
     """Re-sign a CRL after ``mutate`` changed its asn1crypto tbsCertList (fields that
     ``cryptography``'s builder will not produce, such as a missing nextUpdate)."""
@@ -211,6 +277,11 @@ def _without_next_update(tbs: asn1_crl.TbsCertList) -> asn1_crl.TbsCertList:
     return asn1_crl.TbsCertList(fields)
 
 
+def _crl_number(der: bytes) -> int:
+    return x509.load_der_x509_crl(der).extensions.get_extension_for_class(
+        x509.CRLNumber).value.crl_number
+
+
 def _entry_crl(w: _World, serial: int, critical_unknown: bool) -> bytes:
     """A CRL whose one entry carries an extension the validator cannot know."""
     ca = w.sign_g1
@@ -220,7 +291,7 @@ def _entry_crl(w: _World, serial: int, critical_unknown: bool) -> bytes:
                               critical=critical_unknown).build())
     builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.certificate.subject)
                .last_update(T - dt.timedelta(hours=1)).next_update(T + dt.timedelta(hours=23))
-               .add_extension(x509.CRLNumber(10), critical=False)
+               .add_extension(x509.CRLNumber(w.next_crl_number(ca)), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                    ca.key.public_key()), critical=False)
                .add_revoked_certificate(revoked))
@@ -257,17 +328,20 @@ def cases() -> list[Case]:
     ocsp_cert = w.sign_cert(0x6001)
     G, RV, UN = ocsp.OCSPCertStatus.GOOD, ocsp.OCSPCertStatus.REVOKED, \
         ocsp.OCSPCertStatus.UNKNOWN
-    base_crl = w.crl(w.sign_g1, [rev(0x7002, R.certificate_hold, 5)], number=20)
+    # The superseded complete CRL is numbered before the base the delta names.
+    superseded_base = w.crl(w.sign_g1, this_update=T - 3 * day, next_update=T - day,
+                            freshest=True)
+    base_crl = w.crl(w.sign_g1, [rev(0x7002, R.certificate_hold, 5),
+                                 rev(0x7003, R.certificate_hold, 5)], freshest=True)
     delta = w.crl(w.sign_g1, [rev(0x7001, R.key_compromise, 1, T - 4 * day),
                               RevokedEntry(0x7002, T - day, R.remove_from_crl),
-                              rev(0x7003, R.key_compromise, 1)], number=21, delta_base=20,
-                  next_update=T + dt.timedelta(hours=5))
-    base_hold = w.crl(w.sign_g1, [rev(0x7003, R.certificate_hold, 5)], number=20)
+                              rev(0x7003, R.key_compromise, 1)],
+                  delta_base=_crl_number(base_crl), next_update=T + dt.timedelta(hours=5))
     rogue_cert = x509.CertificateBuilder().subject_name(good.subject).issuer_name(
         w.rogue.certificate.subject).public_key(good.public_key()).serial_number(0x8001) \
         .not_valid_before(good.not_valid_before_utc).not_valid_after(good.not_valid_after_utc) \
         .sign(w.rogue.key, hashes.SHA256())
-    bad_sig = bytearray(empty_crl)
+    bad_sig = bytearray(w.crl(w.sign_g1))
     bad_sig[-1] ^= 0x01
     big_entries = [rev(0x9000_0000 + i * 7, R.superseded, 10 + i % 300) for i in range(3000)]
     busy_cert = w.sign_cert(0x9000_0000 + 1500 * 7)
@@ -277,8 +351,8 @@ def cases() -> list[Case]:
     not_yet = w.sign_cert(0x5003, not_before=T + day)
     critical_ext = w.sign_cert(0x5004, extra=[(x509.UnrecognizedExtension(UNKNOWN_OID,
                                                                            b"\x05\x00"), True)])
-    arl_revoked = w.crl(w.sign_g2, [rev(0x0112, R.ca_compromise)], number=5, arl=True)
-    arl_empty = w.crl(w.sign_g2, number=5, arl=True)
+    arl_revoked = w.crl(w.sign_g2, [rev(0x0112, R.ca_compromise)], arl=True)
+    arl_empty = w.crl(w.sign_g2, arl=True)
 
     C = Case
     return [
@@ -297,7 +371,7 @@ def cases() -> list[Case]:
           Verdict.ON_HOLD, R.certificate_hold, (w.auth_g1.certificate,), crls=(hold_auth_crl,)),
         C("found-revoked-not-released", "Lost card found: hold becomes a revocation "
           "(superseded), never released", lost_sign, Verdict.REVOKED, R.superseded, g1,
-          crls=(w.crl(w.sign_g1, [rev(0x3001, R.superseded, 1)], number=11),)),
+          crls=(w.crl(w.sign_g1, [rev(0x3001, R.superseded, 1)]),)),
         C("death-revoked", "Holder died: cessationOfOperation", good, Verdict.REVOKED,
           R.cessation_of_operation, g1,
           crls=(w.crl(w.sign_g1, [rev(0x1000, R.cessation_of_operation)]),)),
@@ -317,7 +391,7 @@ def cases() -> list[Case]:
         C("rollover-g2-cert-old-anchor-link", "Only the old root is trusted: new-with-old link "
           "certificate bridges to generation 2", g2_cert, Verdict.VALID, anchors=g1,
           intermediates=(w.new_with_old,),
-          crls=(g2_crl, w.crl(w.sign_g1, number=5, arl=True))),
+          crls=(g2_crl, w.crl(w.sign_g1, arl=True))),
         C("rollover-g1-cert-new-anchor-link", "Only the new root is trusted: old-with-new link "
           "certificate bridges to generation 1", g1_cert, Verdict.VALID,
           anchors=(w.sign_g2.certificate,), intermediates=(w.old_with_new,),
@@ -348,7 +422,7 @@ def cases() -> list[Case]:
           crls=(w.crl(w.sign_g1, this_update=T + day, next_update=T + 2 * day),)),
         C("crl-missing-next-update", "CRL without nextUpdate: freshness unknown", good,
           Verdict.STALE_REVOCATION_INFO, anchors=g1,
-          crls=(_resign(empty_crl, w.sign_g1.key, _without_next_update),)),
+          crls=(_resign(w.crl(w.sign_g1), w.sign_g1.key, _without_next_update),)),
         C("delta-revokes", "Delta CRL on a complete CRL revokes the certificate",
           w.sign_cert(0x7001), Verdict.REVOKED, R.key_compromise, g1,
           crls=(base_crl, delta)),
@@ -357,15 +431,13 @@ def cases() -> list[Case]:
         C("hold-without-delta", "Same certificate with the complete CRL only: on hold",
           w.sign_cert(0x7002), Verdict.ON_HOLD, R.certificate_hold, g1, crls=(base_crl,)),
         C("delta-hold-becomes-revocation", "Held on the complete CRL, revoked in the delta",
-          w.sign_cert(0x7003), Verdict.REVOKED, R.key_compromise, g1, crls=(base_hold, delta)),
+          w.sign_cert(0x7003), Verdict.REVOKED, R.key_compromise, g1, crls=(base_crl, delta)),
         C("delta-good", "Certificate on neither list", good, Verdict.VALID, anchors=g1,
           crls=(base_crl, delta)),
         C("delta-without-base", "A delta CRL alone is not enough", good,
           Verdict.NO_REVOCATION_INFO, anchors=g1, crls=(delta,)),
         C("delta-needs-newer-base", "Stale complete CRL and a delta built on a newer base",
-          good, Verdict.NO_REVOCATION_INFO, anchors=g1, crls=(
-              w.crl(w.sign_g1, number=18, this_update=T - 3 * day, next_update=T - day),
-              delta)),
+          good, Verdict.NO_REVOCATION_INFO, anchors=g1, crls=(superseded_base, delta)),
         C("bad-crl-signature", "CRL signature does not verify", good, Verdict.BAD_CRL_SIGNATURE,
           anchors=g1, crls=(bytes(bad_sig),)),
         C("unknown-critical-crl-extension", "CRL with an unknown critical extension", good,
@@ -408,8 +480,11 @@ def cases() -> list[Case]:
           crls=(w.crl(w.sign_g1, this_update=dt.datetime(2050, 6, 1, tzinfo=dt.UTC),
                       next_update=dt.datetime(2050, 6, 2, tzinfo=dt.UTC)),),
           time=dt.datetime(2050, 6, 1, 12, tzinfo=dt.UTC)),
+        # A CRL fresh at the validation time, so "expired" is the only fault.
         C("expired-certificate", "One second past notAfter", boundary, Verdict.EXPIRED,
-          anchors=g1, crls=(empty_crl,),
+          anchors=g1, crls=(w.crl(w.sign_g1, this_update=dt.datetime(2049, 12, 31, 23,
+                                                                     tzinfo=dt.UTC),
+                                  next_update=dt.datetime(2050, 1, 2, tzinfo=dt.UTC)),),
           time=dt.datetime(2050, 1, 1, tzinfo=dt.UTC)),
         C("not-yet-valid-certificate", "Before notBefore", not_yet, Verdict.NOT_YET_VALID,
           anchors=g1, crls=(empty_crl,)),

@@ -30,11 +30,31 @@ def _expected_text(entry: dict) -> str:
     return exp["verdict"] + (f" ({exp['reason']})" if exp["reason"] else "")
 
 
+def validation_time(entry: dict) -> dt.datetime:
+    return dt.datetime.fromisoformat(entry["inputs"]["validation_time"].replace("Z", "+00:00"))
+
+
+def policy_for(entry: dict) -> Policy:
+    """The case's stated relying-party inputs as this project's validator policy."""
+    inputs = entry["inputs"]
+    revocation = inputs["revocation"]
+    nonce = inputs["ocsp_nonce"]
+    cp = inputs["certificate_policy"]
+    return Policy(
+        methods=(RevocationMethod(revocation["method"]),),
+        require_revocation_info=revocation["required"],
+        use_deltas=revocation["use_deltas"],
+        ocsp_nonce=bytes.fromhex(nonce["sent"]) if nonce and nonce["required_in_response"]
+        else None,
+        clock_skew=dt.timedelta(seconds=inputs["clock_skew_seconds"]),
+        initial_policy_set=frozenset(cp["initial_policy_set"]),
+        initial_explicit_policy=cp["initial_explicit_policy"],
+        initial_policy_mapping_inhibit=cp["initial_policy_mapping_inhibit"],
+        initial_any_policy_inhibit=cp["initial_any_policy_inhibit"])
+
+
 def run_case_in_process(root: Path, entry: dict) -> RunResult:
     d = root / entry["id"]
-
-    methods = {"crl": (RevocationMethod.CRL,), "ocsp": (RevocationMethod.OCSP,)}[entry["method"]]
-    nonce = bytes.fromhex(entry["ocsp_nonce"]) if entry["ocsp_nonce"] else None
     validator = Validator(
         [x509.load_der_x509_certificate(b) for b in load_bundle(d / "anchors.pem",
                                                                       "CERTIFICATE")],
@@ -42,24 +62,25 @@ def run_case_in_process(root: Path, entry: dict) -> RunResult:
                                                                       "CERTIFICATE")],
         sorted((p.read_bytes() for p in d.glob("crl-*.der")), key=len),
         [b for b in [(d / "ocsp.der").read_bytes()] if b],
-        policy=Policy(methods=methods, ocsp_nonce=nonce))
-    when = dt.datetime.fromisoformat(entry["validation_time"].replace("Z", "+00:00"))
-    result = validator.validate(load_bundle(d / "cert.pem", "CERTIFICATE")[0], when)
+        policy=policy_for(entry))
+    result = validator.validate(load_bundle(d / "cert.pem", "CERTIFICATE")[0],
+                                validation_time(entry))
     got = result.verdict.value + (f" ({result.reason.value})" if result.reason else "")
     return RunResult(entry["id"], _expected_text(entry), got, got == _expected_text(entry))
 
 
 def run_case_command(root: Path, entry: dict, template: str, timeout: float) -> RunResult:
     d = root / entry["id"]
-    when = dt.datetime.fromisoformat(entry["validation_time"].replace("Z", "+00:00"))
+    when = validation_time(entry)
+    nonce = entry["inputs"]["ocsp_nonce"]
     fields = {
         "dir": str(d), "cert": str(d / "cert.pem"), "anchors": str(d / "anchors.pem"),
         "intermediates": str(d / "intermediates.pem"), "chain": str(d / "chain.pem"),
         "crls": str(d / "crls.pem"),
         "crls_der": " ".join(str(p) for p in sorted(d.glob("crl-*.der"))),
-        "ocsp": str(d / "ocsp.der"), "time": entry["validation_time"],
-        "epoch": str(int(when.timestamp())), "method": entry["method"],
-        "nonce": entry["ocsp_nonce"] or "",
+        "ocsp": str(d / "ocsp.der"), "time": entry["inputs"]["validation_time"],
+        "epoch": str(int(when.timestamp())), "method": entry["inputs"]["revocation"]["method"],
+        "nonce": (nonce or {}).get("sent") or "",
     }
     argv = shlex.split(template.format(**{k: shlex.quote(v) if k != "crls_der" else v
                                           for k, v in fields.items()}))

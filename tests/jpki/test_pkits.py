@@ -1,13 +1,17 @@
-"""NIST PKITS (sections 4.1–4.7, 4.14, 4.15) with CRL checking required.
+"""NIST PKITS (sections 4.1–4.15) with CRL checking required.
 
-Certificates and CRLs come from the ``cryptography-vectors`` package; the expected verdict and
-failure kind of every case from NIST's published table (tests/data/pkits-expected-results.csv).
+Certificates and CRLs come from the ``cryptography-vectors`` package; the expected verdict,
+failure kind and initial inputs (initial-policy-set, initial-explicit-policy,
+initial-policy-mapping-inhibit, initial-any-policy-inhibit; PKITS §3) of every case from NIST's
+published table (tests/data/pkits-expected-results.csv).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 
 import cryptography_vectors
@@ -18,7 +22,7 @@ from mynacard.jpki.validate import Policy, RevocationMethod, Validator
 
 DATA = Path(cryptography_vectors.__file__).parent / "x509" / "PKITS_data"
 TABLE = Path(__file__).resolve().parent.parent / "data" / "pkits-expected-results.csv"
-SECTIONS = ("4.1.", "4.2.", "4.3.", "4.4.", "4.5.", "4.6.", "4.7.", "4.14.", "4.15.")
+SECTIONS = tuple(f"4.{n}." for n in range(1, 16))
 # Inside every certificate's and CRL's validity window (2010-01-01 … 2030-12-31) and after the
 # nextUpdate of the deliberately stale CRLs.
 VALIDATION_TIME = dt.datetime(2020, 6, 1, tzinfo=dt.UTC)
@@ -38,6 +42,22 @@ def _cases() -> list[dict[str, str]]:
     return rows
 
 
+def _policy(params: str) -> Policy:
+    """The case's PKITS initial inputs; absent ones keep their PKITS defaults (any-policy,
+    no explicit policy, mapping and anyPolicy allowed)."""
+    inputs = json.loads(params) if params else {}
+    policy = dataclasses.replace(
+        CRL_ONLY,
+        initial_explicit_policy=inputs.pop("initial_explicit_policy", False),
+        initial_policy_mapping_inhibit=inputs.pop("initial_policy_mapping_inhibit", False),
+        initial_any_policy_inhibit=inputs.pop("initial_any_policy_inhibit", False))
+    if "user_initial_policy_set" in inputs:
+        policy = dataclasses.replace(
+            policy, initial_policy_set=frozenset(inputs.pop("user_initial_policy_set")))
+    assert not inputs, f"unknown PKITS input {inputs}"
+    return policy
+
+
 def _cert(name: str) -> x509.Certificate:
     return x509.load_der_x509_certificate((DATA / "certs" / name).read_bytes())
 
@@ -50,7 +70,7 @@ def test_pkits(case: dict[str, str]) -> None:
         [_cert("TrustAnchorRootCertificate.crt")],
         [_cert(n) for n in case["intermediates"].split()],
         [(DATA / "crls" / n).read_bytes() for n in case["crls"].split()],
-        policy=CRL_ONLY)
+        policy=_policy(case["params"]))
     result = validator.validate(_cert(case["ee_cert"]), VALIDATION_TIME)
     outcome = ("valid" if result.is_valid else "invalid", result.failure_kind)
     assert outcome == (case["expected"], case["failure_kind"] or "valid"), result.detail

@@ -35,7 +35,7 @@ def test_vectors_are_deterministic_and_committed(tmp_path):
     assert _same_tree(tmp_path / "v", COMMITTED), "run `mynacard vectors build` and commit"
     manifest = json.loads((COMMITTED / "manifest.json").read_text())
     for entry in manifest["cases"]:
-        assert {"id", "description", "files", "validation_time", "expected"} <= entry.keys()
+        assert {"id", "description", "files", "inputs", "expected"} <= entry.keys()
         assert all((COMMITTED / f).is_file() for f in entry["files"])
 
 
@@ -118,3 +118,64 @@ def test_crl_synth_command(tmp_path):
     ca = x509.load_pem_x509_certificate(issuer.read_bytes())
     assert len(crl) == 2500 and crl.is_signature_valid(ca.public_key())
     assert crl.last_update_utc == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def _has(crl_path: Path, extension: type) -> bool:
+    try:
+        x509.load_der_x509_crl(crl_path.read_bytes()).extensions.get_extension_for_class(extension)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
+def _manifest() -> list[dict]:
+    return json.loads((COMMITTED / "manifest.json").read_text())["cases"]
+
+
+def test_crl_numbers_are_unique_per_issuer_key_across_the_corpus():
+    seen: dict[tuple[bytes, int], bytes] = {}
+    for entry in _manifest():
+        for path in sorted((COMMITTED / entry["id"]).glob("crl-*.der")):
+            der = path.read_bytes()
+            crl = x509.load_der_x509_crl(der)
+            number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+            aki = crl.extensions.get_extension_for_class(
+                x509.AuthorityKeyIdentifier).value.key_identifier
+            assert seen.setdefault((aki, number), der) == der, f"{path}: number {number} reused"
+
+
+def test_expired_certificate_has_a_fresh_crl_so_expiry_is_its_only_fault():
+    entry = next(e for e in _manifest() if e["id"] == "expired-certificate")
+    when = dt.datetime.fromisoformat(entry["inputs"]["validation_time"].replace("Z", "+00:00"))
+    crl = x509.load_der_x509_crl((COMMITTED / entry["id"] / "crl-1.der").read_bytes())
+    assert crl.last_update_utc <= when <= crl.next_update_utc
+
+
+def test_every_case_states_its_relying_party_inputs():
+    for entry in _manifest():
+        inputs = entry["inputs"]
+        anchors = x509.load_pem_x509_certificates(
+            (COMMITTED / entry["id"] / "anchors.pem").read_bytes())
+        assert [a["subject"] for a in inputs["trust_anchors"]] == [
+            a.subject.rfc4514_string() for a in anchors]
+        ships_delta = any(_has(p, x509.DeltaCRLIndicator)
+                          for p in (COMMITTED / entry["id"]).glob("crl-*.der"))
+        assert inputs["revocation"]["use_deltas"] is ships_delta, entry["id"]
+        has_intermediates = bool((COMMITTED / entry["id"] / "intermediates.pem").read_bytes())
+        assert inputs["revocation"]["scope"] == (
+            "full-path" if has_intermediates else "end-entity")
+        expected = entry["expected"]
+        assert (expected["outcome"] == "policy-dependent") is bool(expected["policy"])
+    policy_dependent = {e["id"] for e in _manifest()
+                        if e["expected"]["outcome"] == "policy-dependent"}
+    assert {"crl-missing-next-update", "ocsp-missing-nonce",
+            "crl-next-update-boundary-stale", "hold-without-delta"} <= policy_dependent
+
+
+def test_complete_crls_point_to_a_delta_only_in_cases_that_ship_one():
+    for entry in _manifest():
+        for path in (COMMITTED / entry["id"]).glob("crl-*.der"):
+            if not _has(path, x509.FreshestCRL):
+                continue
+            assert entry["inputs"]["revocation"]["use_deltas"] or \
+                entry["id"] == "hold-without-delta", path
