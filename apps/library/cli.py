@@ -46,7 +46,9 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def card_check_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = reader_options(func)
     func = click.option("--trust", "trust_file", type=click.Path(exists=True, path_type=Path),
-                        help="PEM file of the authentication CA certificates to trust.")(func)
+                        envvar="MYNACARD_LIBRARY_TRUST", show_envvar=True,
+                        help="PEM file of the authentication CA certificates to trust "
+                             "(mynacard pki anchors --out FILE).")(func)
     func = click.option("--cv-trust", "cv_trust_dir", default=default_cv_trust_dir,
                         show_default="the simulator PKI's cvc/ directory",
                         type=click.Path(file_okay=False, path_type=Path),
@@ -67,7 +69,8 @@ def _checks(ctx: click.Context, trust_file: Path | None, cv_trust_dir: Path,
     if ctx.obj and "library_checks" in ctx.obj:
         return ctx.obj["library_checks"]
     if trust_file is None:
-        raise click.UsageError("say which CA certificates to trust: --trust PEM")
+        raise click.UsageError("say which CA certificates to trust: --trust PEM or "
+                               "$MYNACARD_LIBRARY_TRUST")
     from cryptography import x509
 
     from ...client import recipes

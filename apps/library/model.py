@@ -47,6 +47,7 @@ class Link:
     document: str | None              # what staff saw for a STAFF link (its kind, never its number)
     not_after: dt.datetime
     linked_at: dt.datetime
+    card_serial: str | None = None    # the chip's 共通AP card serial, when the checks read it
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 RE_ENROL = ("no library membership for this card's certificate: if the card's certificate was "
             "renewed (マイナンバーカードの電子証明書が更新されています), re-enrol at the counter "
             "with the PIN")
+OTHER_CHIP = ("this certificate was enrolled on another card than this chip (a copied "
+              "certificate): do not accept the card; staff should keep it")
 
 
 class CardIdentityLike(Protocol):
@@ -39,6 +41,10 @@ class CardIdentityLike(Protocol):
 
     @property
     def not_after(self) -> dt.datetime: ...
+
+    @property
+    def card_serial(self) -> str | None:
+        """The chip's card serial (共通AP EF 0001), or None when the checks do not read it."""
 
 
 class CardChecks(Protocol):
@@ -53,6 +59,9 @@ class CardChecks(Protocol):
     def not_enrolled(self, message: str) -> MynacardError:
         """The recipes' refusal for a card that has no link (``RefusalReason.NOT_ENROLLED``)."""
 
+    def not_genuine(self, message: str) -> MynacardError:
+        """The recipes' refusal for a certificate on the wrong chip (``NOT_GENUINE``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RecipeChecks:
@@ -65,7 +74,10 @@ class RecipeChecks:
     def enrol(self, connection: CardConnection, pin: str) -> CardIdentityLike:
         from ...client import recipes
 
-        return recipes.enrol_strict(connection, pin, self.config, terminal_id=self.terminal_id)
+        # With the CV anchors the card serial recorded beside the link is chip-authenticated,
+        # like the one the tap compares it with.
+        return recipes.enrol_strict(connection, pin, self.config, terminal_id=self.terminal_id,
+                                    cv_anchors=self.cv_anchors)
 
     def tap(self, connection: CardConnection) -> CardIdentityLike:
         from ...client import recipes
@@ -76,6 +88,11 @@ class RecipeChecks:
         from ...client import recipes
 
         return recipes.Refused(recipes.RefusalReason.NOT_ENROLLED, message)
+
+    def not_genuine(self, message: str) -> MynacardError:
+        from ...client import recipes
+
+        return recipes.Refused(recipes.RefusalReason.NOT_GENUINE, message)
 
 
 class Library:
@@ -93,7 +110,8 @@ class Library:
         certificate was renewed) that member's membership moved to this certificate."""
         identity = self.checks.enrol(connection, pin)
         return self.store.link(identity.link_key, identity.not_after, self.clock(),
-                               method=EnrolMethod.PIN, user_number=user_number)
+                               method=EnrolMethod.PIN, user_number=user_number,
+                               card_serial=identity.card_serial)
 
     def enrol_by_staff(self, connection: CardConnection, document: str, *,
                        user_number: str | None = None) -> Link:
@@ -106,14 +124,20 @@ class Library:
         identity = self.checks.tap(connection)
         return self.store.link(identity.link_key, identity.not_after, self.clock(),
                                method=EnrolMethod.STAFF, document=document.strip(),
-                               user_number=user_number)
+                               user_number=user_number, card_serial=identity.card_serial)
 
     def tap(self, connection: CardConnection) -> Link:
-        """The staffed tap: the card checked PIN-less, then matched to its active link."""
+        """The staffed tap: the card checked PIN-less, then matched to its active link, and
+        the chip to the one the link was enrolled on (when both serials are known). The chip
+        check alone cannot tell a genuine chip carrying another card's certificate (see
+        docs/recipes.md); the serial recorded at enrolment can."""
         identity = self.checks.tap(connection)
         link = self.store.active_link(identity.link_key)
         if link is None:
             raise self.checks.not_enrolled(RE_ENROL)
+        if (link.card_serial is not None and identity.card_serial is not None
+                and link.card_serial != identity.card_serial):
+            raise self.checks.not_genuine(OTHER_CHIP)
         return link
 
     def lend(self, connection: CardConnection, barcode: str) -> Loan:

@@ -65,6 +65,7 @@ link_table = Table(
     Column("document", String(64)),
     Column("not_after", DateTime, nullable=False),
     Column("linked_at", DateTime, nullable=False),
+    Column("card_serial", String(32)),
 )
 item_table = Table(
     "library_item", metadata,
@@ -92,7 +93,7 @@ hold_table = Table(
 
 def _link(row) -> Link:  # noqa: ANN001 - a SQLAlchemy row
     return Link(row.link_key, row.user_number, LinkStatus(row.status), EnrolMethod(row.method),
-                row.document, utc(row.not_after), utc(row.linked_at))
+                row.document, utc(row.not_after), utc(row.linked_at), row.card_serial)
 
 
 def _loan(row) -> Loan:  # noqa: ANN001
@@ -160,10 +161,11 @@ class LibraryStore:
 
     def link(self, link_key: str, not_after: dt.datetime, now: dt.datetime, *,
              method: EnrolMethod, document: str | None = None,
-             user_number: str | None = None) -> Link:
+             user_number: str | None = None, card_serial: str | None = None) -> Link:
         """Link a card to a member: a new member when ``user_number`` is None, else that
         member, whose previous card link becomes superseded (a renewed certificate).
-        Linking a card that is already linked returns its link unchanged."""
+        Linking a card that is already linked returns its link unchanged. ``card_serial``:
+        the chip the certificate was enrolled on, compared at every tap."""
 
         def work(db: Connection) -> Link:
             row = db.execute(select(link_table).where(link_table.c.link_key == link_key)).first()
@@ -184,7 +186,7 @@ class LibraryStore:
                               link_table.c.status == LinkStatus.ACTIVE.value)
                        .values(status=LinkStatus.SUPERSEDED.value))
             values = {"user_number": number, "status": LinkStatus.ACTIVE.value,
-                      "method": method.value, "document": document,
+                      "method": method.value, "document": document, "card_serial": card_serial,
                       "not_after": naive_utc(not_after), "linked_at": naive_utc(now)}
             if row is None:
                 db.execute(insert(link_table).values(link_key=link_key, **values))
@@ -192,7 +194,7 @@ class LibraryStore:
                 db.execute(update(link_table).where(link_table.c.link_key == link_key)
                            .values(**values))
             return Link(link_key, number, LinkStatus.ACTIVE, method, document,
-                        not_after.astimezone(dt.UTC), now.astimezone(dt.UTC))
+                        not_after.astimezone(dt.UTC), now.astimezone(dt.UTC), card_serial)
 
         return self.db.transact(work)
 

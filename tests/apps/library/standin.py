@@ -35,6 +35,7 @@ class Identity:
     issuer_key_id: bytes
     serial: int
     not_after: dt.datetime
+    card_serial: str | None = None   # the stand-in does not read the chip
 
     @property
     def link_key(self) -> str:
@@ -77,3 +78,6 @@ class StandInChecks:
 
     def not_enrolled(self, message: str) -> Refused:
         return Refused("not-enrolled", message)
+
+    def not_genuine(self, message: str) -> Refused:
+        return Refused("not-genuine", message)

@@ -8,9 +8,13 @@ import datetime as dt
 import multiprocessing
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, insert
 
+from mynacard.apps.common.db import Database, naive_utc
 from mynacard.apps.library.model import CirculationRefused, EnrolMethod, LinkStatus, Refusal
-from mynacard.apps.library.store import LibraryStore
+from mynacard.apps.library.store import MIGRATIONS, VERSION_TABLE, LibraryStore, member_table
 
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -104,4 +108,33 @@ def test_two_counters_lending_one_item_at_once_make_one_loan(db_url: str) -> Non
     loans = [loan for _, loan, _ in store.items() if loan]
     assert len(loans) == rounds
     assert sum(len(store.member(number).loans) for number in numbers) == rounds
+    store.close()
+
+
+def test_links_made_before_the_card_serial_revision_are_kept(db_url: str) -> None:
+    """A database at revision 0001 (no card serial) upgrades in place: its links survive with
+    no serial, and new links record theirs."""
+    old = Database(db_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["version_table"] = VERSION_TABLE
+
+    def to_0001(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(insert(member_table).values(user_number="L00000001",
+                                                       registered_at=naive_utc(NOW)))
+        connection.exec_driver_sql(
+            "INSERT INTO library_link (link_key, user_number, status, method, not_after, "
+            "linked_at) VALUES ('aa:01', 'L00000001', 'active', 'pin', "
+            "'2030-01-01 00:00:00', '2026-01-01 00:00:00')")
+
+    old.transact(to_0001)
+    old.dispose()
+    store = LibraryStore(db_url)
+    kept = store.active_link("aa:01")
+    assert kept is not None and kept.user_number == "L00000001" and kept.card_serial is None
+    new = store.link("bb:02", NOW + 900 * DAY, NOW, method=EnrolMethod.PIN,
+                     card_serial="400000012719843")
+    assert store.active_link("bb:02") == new and new.card_serial == "400000012719843"
     store.close()

@@ -58,11 +58,13 @@ def test_enrol_lend_then_loss_and_renewal_are_refused_at_the_tap(
     trust = tmp_path / "auth-ca.pem"
     assert runner.invoke(main, ["pki", "anchors", "--store", str(pki.path), "--out",
                                 str(trust)]).exit_code == 0
-    checks = ["--card", str(card), "--trust", str(trust), "--cv-trust", str(pki.path / "cvc"),
+    # The CA certificates come from $MYNACARD_LIBRARY_TRUST (the pcsc test passes --trust).
+    checks = ["--card", str(card), "--cv-trust", str(pki.path / "cvc"),
               "--revocation", revocation, "--db", str(tmp_path / "library.db")]
 
     def library(*args: str, ok: bool = True) -> str:
-        result = runner.invoke(main, ["app", "library", *args], env={"PIN": "1234"})
+        result = runner.invoke(main, ["app", "library", *args],
+                               env={"PIN": "1234", "MYNACARD_LIBRARY_TRUST": str(trust)})
         assert (result.exit_code == 0) is ok, result.output
         assert "Traceback" not in result.output
         return result.output
