@@ -9,6 +9,8 @@ from .common import LazyGroup
 APPS: dict[str, tuple[str, str]] = {
     "library": ("apps.library.cli:library",
                 "Library card (図書館カード): enrol a card, then lend, return, renew, hold."),
+    "shelter": ("apps.shelter.cli:shelter",
+                "避難所受付: PIN-less check-in by 照合番号B, households, sync, staff page."),
 }
 
 
