@@ -316,10 +316,12 @@ def import_(ctx: click.Context, db_url: str, device_id: str, as_json: bool,
 @click.option("--trust", "trust_dir", type=click.Path(file_okay=False, exists=True,
                                                       path_type=Path),
               help="Headquarters: accept bundles from these device keys at /api/bundle.")
+@click.option("--shelter-name", metavar="NAME",
+              help="Open the shelter with this name first (same as add-shelter).")
 @click.pass_context
 def serve(ctx: click.Context, db_url: str, device_id: str, as_json: bool, shelter_id: str,
           card_dir: Path | None, reader_spec: str | None, cv_trust_dir: Path, host: str,
-          port: int, trust_dir: Path | None) -> None:
+          port: int, trust_dir: Path | None, shelter_name: str | None) -> None:
     """The staff page: read the card, confirm, check in and out, roster, counts, export."""
     from ...readers.registry import open_reader
     from .web import create_app
@@ -327,6 +329,8 @@ def serve(ctx: click.Context, db_url: str, device_id: str, as_json: bool, shelte
     if (card_dir is None) == (reader_spec is None):
         raise click.UsageError("say which card reader: --card DIR or --reader SPEC")
     store = _store(ctx, db_url, device_id)
+    if shelter_name is not None:
+        store.add_shelter(shelter_id, shelter_name, _clock(ctx)())
     if shelter_id not in {s.id for s in store.shelters()}:
         raise ShelterError(f"no shelter {shelter_id!r}: add it first (add-shelter)")
     desk = _desk(ctx, store, shelter_id, cv_trust_dir)

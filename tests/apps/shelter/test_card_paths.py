@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import persona_code_b
 from helpers import CODE_A, CODE_B, TEXT_PIN, load_test_persona
+from shelter_helpers import persona_code_b
 
 from mynacard.apps.shelter import card
 from mynacard.apps.shelter.export import roster_csv, safety_csv
