@@ -87,8 +87,13 @@ class TextClient:
         self.anchors = anchors
 
     def read(self, *, pin: str | None = None, code_a: str | None = None,
-             code_b: str | None = None, authenticate_chip: bool = True) -> TextData:
-        """Present the given credentials, read what they open, verify it all end to end."""
+             code_b: str | None = None, authenticate_chip: bool = True,
+             read_my_number: bool = True) -> TextData:
+        """Present the given credentials, read what they open, verify it all end to end.
+
+        ``read_my_number=False`` leaves EF 0001 unselected even when the PIN would open it:
+        a relying party without a 番号法 purpose (a shelter, municipal-apps §4.5) must not
+        touch the number at all."""
         if pin is None and code_a is None and code_b is None:
             raise ValueError("give the PIN, 照合番号A or 照合番号B")
         conn = self.connection
@@ -107,7 +112,7 @@ class TextClient:
         require_signature(certificate.public_key, signature, integrity.before(0xDF33, "EF 0003"),
                           "EF 0003 (integrity record)")
         number = four = None
-        if pin is not None or code_a is not None:
+        if code_a is not None or (pin is not None and read_my_number):
             physical = read_ef(conn, EF_MY_NUMBER)
             if hashlib.sha256(physical).digest() != integrity.get(0xDF31, "EF 0003").value:
                 raise TamperedError("EF 0001 (個人番号) does not match DF31 of the integrity "

@@ -10,6 +10,11 @@ command -v opensc-tool >/dev/null 2>&1 || need="$need opensc"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
 # The apps' shared-database tests start a private PostgreSQL server (Debian keeps it here).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
+# The shelter's staff page is tested in Debian's headless Chromium (driven by chromedriver);
+# a Japanese font so the screenshots show text, not boxes.
+[ -x /usr/bin/chromium ] || need="$need chromium"
+[ -x /usr/bin/chromedriver ] || need="$need chromium-driver"
+[ -e /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf ] || need="$need fonts-ipafont-gothic"
 command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
 # pyscard has no Linux wheel: building it needs a C compiler and the Python headers.
 command -v gcc >/dev/null 2>&1 || need="$need gcc"

@@ -11,6 +11,8 @@ APPS: dict[str, tuple[str, str]] = {
                 "Library card (図書館カード): enrol a card, then lend, return, renew, hold."),
     "taxi": ("apps.taxi.cli:taxi",
              "マイタク taxi-fare subsidy: city keys, terminals, offline rides on the card."),
+    "shelter": ("apps.shelter.cli:shelter",
+                "避難所受付: PIN-less check-in by 照合番号B, households, sync, staff page."),
 }
 
 

@@ -1,0 +1,1 @@
+"""避難所受付 (shelter check-in): see docs/shelter.md."""
