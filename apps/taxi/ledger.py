@@ -24,10 +24,12 @@ import csv
 import datetime as dt
 import enum
 import io
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
 from sqlalchemy import (
     Column,
     Connection,
@@ -229,6 +231,51 @@ class Ledger:
             return {row.link_key: row.rider_id for row in rows}
 
         return self.db.transact(work)
+
+    def apply_resident_feed(self, text: str) -> list[tuple[str, list[str]]]:
+        """Stop the cards of residents who moved out or died, from the resident-record feed:
+        JSON ``[{"event": "move-out"|"death", "resident": "…", "at": ISO time}, …]``. A move
+        revokes no certificate, so this feed is the only way the ledger learns of it.
+        Answers (resident, riders stopped) per event."""
+        events = {"move-out": StopReason.MOVED_OUT, "death": StopReason.DIED}
+        try:
+            entries = json.loads(text)
+            parsed = [(events[e["event"]], str(e["resident"]),
+                       dt.datetime.fromisoformat(e["at"])) for e in entries]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LedgerError(f"resident feed is malformed: {exc!r}") from None
+        if any(at.tzinfo is None for _, _, at in parsed):
+            raise LedgerError("resident feed times need a zone (e.g. +09:00)")
+        return [(resident, self.stop_resident(resident, reason, at))
+                for reason, resident, at in parsed]
+
+    def apply_revocations(self, crl: x509.CertificateRevocationList, issuer: x509.Certificate
+                          ) -> list[tuple[str, StopReason]]:
+        """Stop the cards whose enrolment certificate (link key) the JPKI CRL revokes: a
+        hold (``certificateHold``, a reported loss) stops the card as lost, a
+        ``cessationOfOperation`` (death) as died, any other reason as revoked. The CRL must
+        be signed by ``issuer`` (a CA the city trusts)."""
+        if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):
+            raise LedgerError("the CRL is not signed by the given CA")
+        key_id = x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest.hex()
+        reasons = {x509.ReasonFlags.certificate_hold: StopReason.CARD_LOST,
+                   x509.ReasonFlags.cessation_of_operation: StopReason.DIED}
+        stopped = []
+        for link_key, rider in sorted(self.riders_by_link().items()):
+            issuer_id, _, serial = link_key.partition(":")
+            if issuer_id != key_id:
+                continue
+            entry = crl.get_revoked_certificate_by_serial_number(int(serial, 16))
+            if entry is None:
+                continue
+            try:
+                reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+            except x509.ExtensionNotFound:
+                reason = x509.ReasonFlags.unspecified
+            why = reasons.get(reason, StopReason.CARD_REVOKED)
+            if self.stop_rider(rider, why, entry.revocation_date_utc):
+                stopped.append((rider, why))
+        return stopped
 
     def deny_list(self) -> list[str]:
         """Every stopped rider, for the terminals."""

@@ -11,6 +11,10 @@ import multiprocessing
 
 import pytest
 from conftest import NOW
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from mynacard.apps.taxi.keys import CityKeys
 from mynacard.apps.taxi.ledger import Flag, Ledger, LedgerError, Rejection, StopReason
@@ -213,3 +217,56 @@ def test_many_terminals_syncing_at_once_neither_lose_nor_double(
     assert setup.ride_count() == TERMINALS * per_terminal
     assert setup.usage(rider(1).hex(), NOW).rides == TERMINALS * RIDES
     setup.close()
+
+
+def test_resident_feed_stops_moves_and_deaths(ledger: Ledger) -> None:
+    feed = ('[{"event": "move-out", "resident": "resident-1", "at": "2026-05-02T09:00:00+09:00"},'
+            ' {"event": "death", "resident": "resident-2", "at": "2026-05-03T09:00:00+09:00"},'
+            ' {"event": "death", "resident": "nobody", "at": "2026-05-03T09:00:00+09:00"}]')
+    assert ledger.apply_resident_feed(feed) == [("resident-1", [rider(1).hex()]),
+                                                ("resident-2", [rider(2).hex()]),
+                                                ("nobody", [])]
+    assert ledger.usage(rider(2).hex(), NOW).stopped is StopReason.DIED
+    assert ledger.deny_list() == [rider(1).hex(), rider(2).hex()]
+    for bad in ('[{"event": "marriage", "resident": "x", "at": "2026-05-02T09:00:00+09:00"}]',
+                '[{"event": "death", "resident": "x", "at": "2026-05-02T09:00:00"}]', "{"):
+        with pytest.raises(LedgerError):
+            ledger.apply_resident_feed(bad)
+
+
+def _ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Auth CA")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(NOW - dt.timedelta(days=1))
+            .not_valid_after(NOW + dt.timedelta(days=365))
+            .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+def test_jpki_revocation_stops_lost_and_dead_cards_not_moves(db_url: str,
+                                                             city: CityKeys) -> None:
+    key, ca = _ca()
+    key_id = x509.SubjectKeyIdentifier.from_public_key(key.public_key()).digest.hex()
+    ledger = Ledger(db_url, city)
+    for n, serial in ((1, 0x10), (2, 0x11), (3, 0x12), (4, 0x13)):
+        ledger.register(rider(n), f"resident-{n}", 1, 70, NOW,
+                        link_key=f"{key_id}:{serial:x}")
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+               .last_update(NOW).next_update(NOW + dt.timedelta(days=1)))
+    for serial, reason in ((0x10, x509.ReasonFlags.certificate_hold),
+                           (0x11, x509.ReasonFlags.cessation_of_operation),
+                           (0x12, x509.ReasonFlags.key_compromise)):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(NOW)
+            .add_extension(x509.CRLReason(reason), critical=False).build())
+    crl = builder.sign(key, hashes.SHA256())
+    assert ledger.apply_revocations(crl, ca) == [
+        (rider(1).hex(), StopReason.CARD_LOST), (rider(2).hex(), StopReason.DIED),
+        (rider(3).hex(), StopReason.CARD_REVOKED)]
+    assert rider(4).hex() not in ledger.deny_list()   # a move revokes nothing: the feed must
+    _, stranger = _ca()
+    with pytest.raises(LedgerError, match="not signed"):
+        ledger.apply_revocations(crl, stranger)
+    ledger.close()
