@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from ...clock import Clock, system_clock
 from ...readers.base import CardConnection
 from ...subcommands.common import data_home, emit
 from .keys import CityKeys
+from .ledger import Ledger, LedgerError
+from .server import LedgerServer, sync_terminal
 from .terminal import DEFAULT_MAX_DENY_AGE, Terminal, TerminalConfig, TerminalError
 
 
@@ -164,6 +167,115 @@ def queue(ctx: click.Context, config_file: Path, db_url: str, as_json: bool) -> 
     emit(as_json, {"rides": rows}, lambda: [click.echo(
         f"{r['rider']} #{r['sequence']} {r['time']} fare ¥{r['fare']:,} "
         f"subsidy ¥{r['subsidy']:,}") for r in rows])
+
+
+def default_ledger_db() -> str:
+    """``$MYNACARD_TAXI_LEDGER_DB`` or ``$XDG_DATA_HOME/mynacard/taxi-ledger.db``."""
+    return os.environ.get("MYNACARD_TAXI_LEDGER_DB") \
+        or str(data_home() / "mynacard" / "taxi-ledger.db")
+
+
+def ledger_options(func: Any) -> Any:
+    func = click.option("--ledger-db", "ledger_url", default=default_ledger_db, metavar="URL",
+                        show_default="$MYNACARD_TAXI_LEDGER_DB or "
+                                     "$XDG_DATA_HOME/mynacard/taxi-ledger.db",
+                        help="The city ledger: a path, sqlite:///PATH or postgresql://….")(func)
+    return click.option("--keys", "keys_dir", required=True,
+                        type=click.Path(file_okay=False, exists=True, path_type=Path),
+                        help="The city's key directory (from 'city-keys').")(func)
+
+
+def _ledger(ctx: click.Context, keys_dir: Path, ledger_url: str) -> Ledger:
+    ledger = Ledger(ledger_url, CityKeys.load(keys_dir))
+    ctx.call_on_close(ledger.close)
+    return ledger
+
+
+@taxi.command()
+@ledger_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback only.")
+@click.option("--port", default=8180, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--verbose", is_flag=True, help="Log every request.")
+@click.pass_context
+def serve(ctx: click.Context, keys_dir: Path, ledger_url: str, host: str, port: int,
+          verbose: bool) -> None:
+    """Run the city ledger over HTTP (terminals sync to it) until interrupted."""
+    server = LedgerServer(host, port, _ledger(ctx, keys_dir, ledger_url), clock=_clock(ctx),
+                          verbose=verbose)
+    click.echo(f"マイタク ledger on {server.url}", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@taxi.command()
+@terminal_options
+@click.option("--ledger", "ledger_url", required=True, metavar="URL",
+              help="The city ledger, e.g. http://127.0.0.1:8180.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def sync(ctx: click.Context, config_file: Path, db_url: str, ledger_url: str,
+         as_json: bool) -> None:
+    """Upload the queued rides to the ledger and take its deny list back."""
+    report = sync_terminal(_terminal(ctx, config_file, db_url), ledger_url)
+    emit(as_json, asdict(report), lambda: click.echo(
+        f"uploaded {report.uploaded}: {report.accepted} accepted, {report.duplicates} "
+        f"already counted, {len(report.rejected)} rejected, {len(report.flagged)} flagged; "
+        f"deny list: {report.deny} stopped rider(s)"))
+
+
+@taxi.command()
+@ledger_options
+@click.option("--company", required=True)
+@click.option("--month", required=True, metavar="YYYY-MM")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the CSV here (default: standard output).")
+@click.pass_context
+def claim(ctx: click.Context, keys_dir: Path, ledger_url: str, company: str, month: str,
+          out: Path | None) -> None:
+    """The monthly claim of one taxi company (CSV)."""
+    text = _ledger(ctx, keys_dir, ledger_url).claim_csv(company, month)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+@taxi.command("resident-feed")
+@ledger_options
+@click.argument("feed", type=click.File("r", encoding="utf-8"))
+@click.pass_context
+def resident_feed(ctx: click.Context, keys_dir: Path, ledger_url: str, feed: Any) -> None:
+    """Stop the cards of residents who moved out or died (JSON feed, '-' for stdin)."""
+    for resident, riders in _ledger(ctx, keys_dir, ledger_url).apply_resident_feed(feed.read()):
+        click.echo(f"{resident}: " + (", ".join(riders) + " stopped" if riders
+                                      else "no active card"))
+
+
+@taxi.command()
+@ledger_options
+@click.option("--crl", "crl_file", required=True, type=click.File("rb"),
+              help="A JPKI authentication CRL (DER).")
+@click.option("--issuer", "issuer_file", required=True, type=click.File("rb"),
+              help="The CA certificate that signed it (PEM, from 'mynacard pki anchors').")
+@click.pass_context
+def revocations(ctx: click.Context, keys_dir: Path, ledger_url: str, crl_file: Any,
+                issuer_file: Any) -> None:
+    """Stop the cards whose enrolment certificate the CRL revokes (hold = lost card)."""
+    from cryptography import x509
+
+    try:
+        crl = x509.load_der_x509_crl(crl_file.read())
+        issuer = x509.load_pem_x509_certificate(issuer_file.read())
+    except ValueError as exc:
+        raise LedgerError(f"cannot read the CRL or the CA certificate: {exc}") from None
+    stopped = _ledger(ctx, keys_dir, ledger_url).apply_revocations(crl, issuer)
+    for rider, why in stopped:
+        click.echo(f"{rider}: stopped ({why.value})")
+    click.echo(f"{len(stopped)} card(s) stopped")
 
 
 class NoSubsidy(TerminalError):
