@@ -13,8 +13,14 @@ import pytest
 from click.testing import CliRunner
 from helpers import load_test_persona
 
-from mynacard.apps.taxi.card import TaxiCard
-from mynacard.apps.taxi.eligibility import NotEligible, ResidentRecord, decide
+from mynacard.apps.taxi.card import Reason, Refusal, TaxiCard
+from mynacard.apps.taxi.eligibility import (
+    NotEligible,
+    RecordsError,
+    ResidentRecord,
+    decide,
+    load_records,
+)
 from mynacard.apps.taxi.keys import CityKeys
 from mynacard.apps.taxi.ledger import Ledger
 from mynacard.apps.taxi.terminal import Terminal, TerminalConfig
@@ -96,7 +102,8 @@ def has_taxi_applet(card: Path) -> bool:
     connection = SimulatorReader.for_image(card).connect()
     try:
         TaxiCard(connection).select()
-    except Exception:
+    except Refusal as refusal:
+        assert refusal.reason is Reason.NOT_REGISTERED
         return False
     finally:
         connection.disconnect()
@@ -204,3 +211,22 @@ def test_decision_rules_and_validity() -> None:
         decide(ResidentRecord("R", "n", dt.date(1940, 1, 1), status="moved-out"), today)
     with pytest.raises(NotEligible, match="aged 56"):
         decide(base, today)
+
+
+def test_records_file_csv_and_its_errors(tmp_path: Path) -> None:
+    good = tmp_path / "residents.csv"
+    good.write_text("resident,name,birth_date,driving_licence,care_level,pregnancy_until\n"
+                    "A-1,高橋\u3000和子,1941-03-03,no,要介護2,\n", encoding="utf-8")
+    record = load_records(good)["A-1"]
+    assert (record.care_level, record.driving_licence, record.pregnancy_until) == (
+        "要介護2", False, None)
+    for header, row, message in (
+            ("resident,name,birth_date,income", "A-1,n,1941-03-03,0", "unknown column"),
+            ("resident,name,birth_date,care_level", "A-1,n,1941-03-03,要介護9", "care_level"),
+            ("resident,name,birth_date", "A-1,n,3 March 1941", "YYYY-MM-DD"),
+            ("resident,name,birth_date,driving_licence", "A-1,n,1941-03-03,maybe", "yes or no"),
+            ("resident,name,birth_date", "A-1,n,1941-03-03\nA-1,m,1941-03-03", "twice")):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(f"{header}\n{row}\n", encoding="utf-8")
+        with pytest.raises(RecordsError, match=message):
+            load_records(bad)
