@@ -14,8 +14,16 @@ from typing import Any
 import click
 
 from ...clock import Clock, system_clock
+from ...gp.scp03 import MASTER_KEY_FILE
 from ...readers.base import CardConnection
-from ...subcommands.common import data_home, emit
+from ...subcommands.common import (
+    connect,
+    data_home,
+    default_pki_dir,
+    emit,
+    read_pin,
+    reader_options,
+)
 from .keys import CityKeys
 from .ledger import Ledger, LedgerError
 from .server import LedgerServer, sync_terminal
@@ -276,6 +284,87 @@ def revocations(ctx: click.Context, keys_dir: Path, ledger_url: str, crl_file: A
     for rider, why in stopped:
         click.echo(f"{rider}: stopped ({why.value})")
     click.echo(f"{len(stopped)} card(s) stopped")
+
+
+@taxi.command()
+@ledger_options
+@reader_options
+@click.option("--records", "records_file", required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The city's resident and welfare records (.json list or CSV); see "
+                   "docs/taxi.md for the columns.")
+@click.option("--resident", required=True, help="The resident's key in the records (宛名番号).")
+@click.option("--municipality", required=True, help="全国地方公共団体コード (5 digits).")
+@click.option("--yearly-quota", type=click.IntRange(1, 999), default=70, show_default=True)
+@click.option("--trust", "trust_file", type=click.Path(exists=True, path_type=Path),
+              envvar="MYNACARD_TAXI_TRUST", show_envvar=True,
+              help="PEM file of the authentication CA certificates to trust "
+                   "(mynacard pki anchors --out FILE).")
+@click.option("--cv-trust", "cv_trust_dir", default=lambda: str(Path(default_pki_dir()) / "cvc"),
+              show_default="the simulator PKI's cvc/ directory",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Directory of trusted CV root public keys, for the genuine-chip check.")
+@click.option("--revocation", type=click.Choice(["crl", "ocsp"]), default="crl",
+              show_default=True, help="How revocation is checked (fail closed).")
+@click.option("--issuer-key", "issuer_key_file",
+              default=lambda: str(Path(default_pki_dir()) / MASTER_KEY_FILE),
+              show_default="isd-master.key of the simulator PKI",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The card issuer's free-space master key (hex), to install the applet.")
+@click.option("--pin-env", metavar="VAR", help="Read the 4-digit PIN from this variable.")
+@click.option("--staff-document", metavar="KIND",
+              help="Staff path for a 顔認証 card (no PIN): the identity document staff checked.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def enrol(ctx: click.Context, keys_dir: Path, ledger_url: str, card_dir: Path | None,
+          reader_spec: str | None, records_file: Path, resident: str, municipality: str,
+          yearly_quota: int, trust_file: Path | None, cv_trust_dir: Path, revocation: str,
+          issuer_key_file: Path, pin_env: str | None, staff_document: str | None,
+          as_json: bool) -> None:
+    """The city counter: check the card holder (strictly, or the staff path), decide
+    eligibility from the records, install and personalise マイタク, register in the ledger."""
+    from cryptography import x509
+
+    from ...client import recipes
+    from ...client.records import load_trust_anchors
+    from .counter import Counter, IdentityChecks
+    from .eligibility import load_records
+
+    if trust_file is None:
+        raise click.UsageError("say which CA certificates to trust: --trust PEM or "
+                               "$MYNACARD_TAXI_TRUST")
+    anchors = load_trust_anchors(cv_trust_dir)
+    if not anchors:
+        raise click.UsageError(f"no trusted CV root keys in {cv_trust_dir}: point --cv-trust at "
+                               "the issuing PKI's cvc/ directory")
+    try:
+        trusted = tuple(x509.load_pem_x509_certificates(trust_file.read_bytes()))
+    except ValueError as exc:
+        raise click.BadParameter(f"{trust_file}: not PEM certificates ({exc})") from None
+    try:
+        issuer_master = bytes.fromhex(issuer_key_file.read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{issuer_key_file}: not a hex key ({exc})",
+                                 param_hint="--issuer-key") from None
+    clock = _clock(ctx)
+    checks = IdentityChecks(recipes.RevocationConfig(method=revocation, trust_anchors=trusted,
+                                                     clock=clock), anchors)
+    counter = Counter(CityKeys.load(keys_dir), _ledger(ctx, keys_dir, ledger_url),
+                      load_records(records_file), checks, issuer_master, municipality,
+                      clock=clock, yearly_quota=yearly_quota)
+    with connect(card_dir, reader_spec) as connection:
+        if staff_document is not None:
+            done = counter.enrol(connection, resident, staff_document=staff_document)
+        else:
+            done = counter.enrol(connection, resident,
+                                 pin=read_pin("利用者証明用 PIN (4 digits)", pin_env))
+    data = {**asdict(done), "valid_from": done.valid_from.isoformat(),
+            "valid_to": done.valid_to.isoformat()}
+    emit(as_json, data, lambda: click.echo(
+        f"resident {done.resident} registered: rider {done.rider_id}, category "
+        f"{done.category} ({done.rule}), {done.yearly_quota} rides a year, valid "
+        f"{done.valid_from}–{done.valid_to}"
+        + (f" [staff enrolment, {done.staff_document}]" if done.staff_document else "")))
 
 
 class NoSubsidy(TerminalError):

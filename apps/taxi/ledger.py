@@ -66,6 +66,7 @@ rider_table = Table("taxi_rider", metadata,
                     Column("category", Integer, nullable=False),
                     Column("yearly_quota", Integer, nullable=False),
                     Column("link_key", String(200)),
+                    Column("enrolment", String(80)),
                     Column("registered_at", DateTime, nullable=False),
                     Column("stopped_at", DateTime),
                     Column("stop_reason", String(32)))
@@ -132,6 +133,8 @@ class Usage:
     rides: int
     yearly_quota: int
     stopped: StopReason | None
+    enrolment: str | None = None
+    """``pin`` (strict), ``staff: <document kind>`` (顔認証 card, flagged), None (API)."""
 
     @property
     def remaining(self) -> int:
@@ -178,9 +181,11 @@ class Ledger:
     # -- registrations ----------------------------------------------------------------------
 
     def register(self, rider_id: bytes, resident: str, category: int, yearly_quota: int,
-                 now: dt.datetime, *, link_key: str | None = None) -> None:
+                 now: dt.datetime, *, link_key: str | None = None,
+                 enrolment: str | None = None) -> None:
         """Record a personalised card. The resident's earlier cards are stopped as replaced:
-        one resident rides on one card."""
+        one resident rides on one card. ``enrolment`` says how the counter checked the
+        holder (``pin``, or ``staff: <document>`` for the flagged staff path)."""
         rider = rider_id.hex()
 
         def work(db: Connection) -> None:
@@ -192,7 +197,8 @@ class Ledger:
             ).values(stopped_at=naive_utc(now), stop_reason=StopReason.CARD_REPLACED.value))
             db.execute(insert(rider_table).values(
                 rider_id=rider, resident=resident, category=category,
-                yearly_quota=yearly_quota, link_key=link_key, registered_at=naive_utc(now)))
+                yearly_quota=yearly_quota, link_key=link_key, enrolment=enrolment,
+                registered_at=naive_utc(now)))
 
         self.db.transact(work)
 
@@ -404,7 +410,8 @@ class Ledger:
             rides = db.scalar(select(func.count()).select_from(ride_table).where(
                 ride_table.c.rider_id == rider, ride_table.c.fiscal_year == year))
             return Usage(rider, year, rides or 0, row.yearly_quota,
-                         StopReason(row.stop_reason) if row.stop_reason else None)
+                         StopReason(row.stop_reason) if row.stop_reason else None,
+                         row.enrolment)
 
         return self.db.transact(work)
 
