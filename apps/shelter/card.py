@@ -208,8 +208,12 @@ class TapChecks:
         """Strict enrolment (PIN + signed challenge), the first use §38の4 requires."""
         from ...client import recipes
 
-        return recipes.enrol_strict(connection, pin, self.config, terminal_id=self.terminal_id,
-                                    cv_anchors=self.cv_anchors).link_key
+        try:
+            return recipes.enrol_strict(connection, pin, self.config,
+                                        terminal_id=self.terminal_id,
+                                        cv_anchors=self.cv_anchors).link_key
+        except recipes.Refused as exc:
+            raise CardRefused(exc.reason.value, exc.message, tries_left=exc.tries_left) from None
 
     def tap(self, connection: CardConnection) -> str:
         """PIN-less: certificate valid and not revoked, chip genuine → the link key."""
