@@ -5,6 +5,7 @@ the same subsidy and cap rules, and a lost card (certificate on hold) refused on
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,13 +13,23 @@ import pytest
 from conftest import NOW, TERMINAL_ID
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from test_counter import T, counter, issue  # noqa: F401 - counter is a fixture
+from test_counter import enrol as enrol_at_counter
 from test_ledger import _ca
 from test_terminal import ride as offline_ride
 
 from mynacard.apps.taxi.keys import CityKeys
 from mynacard.apps.taxi.ledger import Ledger, LedgerError, OnlineRefusal
-from mynacard.apps.taxi.terminal import Terminal
+from mynacard.apps.taxi.online import ride_online
+from mynacard.apps.taxi.server import LedgerServer, ask_online_ride
+from mynacard.apps.taxi.terminal import Terminal, TerminalConfig
+from mynacard.cardsim.perso import reissue
+from mynacard.client.recipes import RevocationConfig, tap_check
+from mynacard.client.records import load_trust_anchors
 from mynacard.clock import VirtualClock
+from mynacard.jpki import lifecycle
+from mynacard.jpki.publish import publish
+from mynacard.readers.simulator import SimulatorReader
 
 COMPANY = "前橋タクシー"
 RideFn = Callable[[int, list], list[tuple[str | None, int]]]
@@ -132,3 +143,45 @@ def test_lost_card_on_hold_is_refused_online(online_ledger: Ledger) -> None:
                                       held + dt.timedelta(minutes=5))
     assert [(o.refusal, o.subsidy) for o in later] == [(OnlineRefusal.STOPPED, 0)]
     assert online_ledger.usage(b"R0000001".hex(), NOW).rides == 1   # the ride before counts
+
+
+def test_online_ride_through_tap_check_and_the_ledger_over_http(counter: dict) -> None:  # noqa: F811
+    """A card enrolled at the counter rides online: tap_check, then POST /online-ride; after
+    its loss is reported (certificate on hold) the tap refuses it before the ledger is asked."""
+    card = issue(counter, "kokutou-mikiya")
+    enrol_at_counter(counter, card, "A-100", "--pin-env", "PIN")
+    pki, city, tmp = counter["pki"], counter["city"], counter["tmp"]
+    anchors = tuple(x509.load_pem_x509_certificates((tmp / "auth-ca.pem").read_bytes()))
+    cv_anchors = load_trust_anchors(pki.path / "cvc")
+    config = TerminalConfig(TERMINAL_ID, COMPANY, "10201", city.terminal_key(TERMINAL_ID),
+                            city.public_pem())
+    ledger = Ledger(tmp / "ledger.db", city)
+    server = LedgerServer("127.0.0.1", 0, ledger)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def ride(fare: int):  # noqa: ANN202
+        # A fresh configuration per ride: the terminal fetches the CRL published since.
+        revocation = RevocationConfig(trust_anchors=anchors)
+        connection = SimulatorReader.for_image(card).connect()
+        try:
+            return ride_online(
+                [connection], fare,
+                tap=lambda c: tap_check(c, revocation, cv_anchors=cv_anchors),
+                ask=lambda keys, f: ask_online_ride(config, server.url, keys, f))
+        finally:
+            connection.disconnect()
+
+    try:
+        (rider,) = ledger.riders_by_link().values()
+        first = ride(3000)
+        assert [(c.refusal, c.subsidy) for c in first] == [(None, 1000)]
+        assert first[0].outcome.rider == rider
+        lifecycle.report_loss(pki, reissue.card_id(card), T + dt.timedelta(hours=1))
+        publish(pki, counter["crl_dir"], T + dt.timedelta(hours=1))
+        lost = ride(3000)
+        assert [(c.refusal, c.subsidy, c.outcome) for c in lost] == [("on-hold", 0, None)]
+        assert ledger.usage(rider, dt.datetime.now(dt.UTC)).rides == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+        ledger.close()
