@@ -48,13 +48,15 @@ from ...errors import MynacardError
 from ...facts import taxi
 from ..common.db import Database, naive_utc, utc
 from .keys import CityKeys
-from .terminal import JST
+from .terminal import JST, ride_time
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "taxi_alembic_version"
 TWO_TAXIS_WINDOW = dt.timedelta(minutes=10)
 """Two taxis cannot carry one card within this time: such rides are flagged (a guess, §3.5)."""
 CLOCK_SLACK = dt.timedelta(minutes=5)
+ONLINE_DAILY, ONLINE_SOLO_CAP, ONLINE_SHARED_CAP = 2, 1000, 500
+"""The online variant's rules, which the offline variant reads from the card's record."""
 """A ride dated later than its upload by more than this was taken on a clock set ahead."""
 BATCH = 200
 """Rides written per transaction: short transactions keep concurrent syncs from colliding."""
@@ -124,6 +126,25 @@ class SyncOutcome:
     """Already counted (an earlier sync or a replay): the terminal may forget them."""
     rejected: list[tuple[str, int, Rejection]] = field(default_factory=list)
     flagged: list[tuple[str, int, Flag]] = field(default_factory=list)
+
+
+class OnlineRefusal(enum.Enum):
+    NOT_REGISTERED = "not-registered"
+    DOUBLE_TAP = "double-tap"
+    STOPPED = "stopped"
+    YEARLY_CAP = "yearly-cap"
+    DAILY_CAP = "daily-cap"
+
+
+@dataclass(frozen=True)
+class OnlineOutcome:
+    """One tapped rider of an online ride: recorded (``sequence``, ``subsidy``) or refused."""
+
+    link_key: str
+    rider: str | None
+    sequence: int | None = None
+    subsidy: int = 0
+    refusal: OnlineRefusal | None = None
 
 
 @dataclass(frozen=True)
@@ -299,18 +320,7 @@ class Ledger:
             if ride is not None:
                 checked.append(ride)
         terminal = terminal_id.decode("ascii", "replace")
-
-        def note_terminal(db: Connection) -> None:
-            known = db.scalar(select(terminal_table.c.terminal_id)
-                              .where(terminal_table.c.terminal_id == terminal))
-            values = {"company": company, "last_sync": naive_utc(now)}
-            if known is None:
-                db.execute(insert(terminal_table).values(terminal_id=terminal, **values))
-            else:
-                db.execute(update(terminal_table)
-                           .where(terminal_table.c.terminal_id == terminal).values(**values))
-
-        self.db.transact(note_terminal)
+        self.db.transact(lambda db: _note_terminal(db, terminal, company, now))
         for start in range(0, len(checked), BATCH):
             batch = checked[start:start + BATCH]
             # A re-run transaction (PostgreSQL conflict) must not report twice: each attempt
@@ -396,6 +406,67 @@ class Ledger:
                    .values(flag=Flag.TWO_TAXIS.value))
         return Flag.TWO_TAXIS
 
+    # -- the online variant -----------------------------------------------------------------
+
+    def online_ride(self, terminal_id: bytes, company: str, link_keys: Sequence[str],
+                    fare: int, now: dt.datetime) -> list[OnlineOutcome]:
+        """One ride of the online variant: the terminal has tapped each rider's
+        authentication certificate (``client.recipes.tap_check``) and sends the link keys;
+        the ledger holds eligibility and counts instead of the card. Each key is refused if
+        unknown, tapped twice, stopped, or at the yearly or daily cap; the accepted riders
+        share the ride by the same rule as the card and their rides are recorded in one
+        transaction (counted like synced rides, with no card receipt)."""
+        if fare <= 0:
+            raise LedgerError("the fare must be a positive number of yen")
+        year, day = fiscal_year_of(now), now.astimezone(JST).date()
+        day_start = dt.datetime.combine(day, dt.time(), JST)
+        terminal = terminal_id.decode("ascii", "replace")
+
+        def work(db: Connection) -> list[OnlineOutcome]:
+            _note_terminal(db, terminal, company, now)
+            outcomes, accepted, seen = [], [], set()
+            for link_key in link_keys:
+                row = db.execute(select(rider_table).where(rider_table.c.link_key == link_key)
+                                 .order_by(rider_table.c.registered_at.desc())).first()
+                reason = None
+                if row is None:
+                    reason = OnlineRefusal.NOT_REGISTERED
+                elif link_key in seen:
+                    reason = OnlineRefusal.DOUBLE_TAP
+                elif row.stopped_at is not None and utc(row.stopped_at) <= now:
+                    reason = OnlineRefusal.STOPPED
+                else:
+                    rides = db.execute(select(ride_table.c.ride_at).where(
+                        ride_table.c.rider_id == row.rider_id,
+                        ride_table.c.fiscal_year == year)).scalars().all()
+                    if len(rides) >= row.yearly_quota:
+                        reason = OnlineRefusal.YEARLY_CAP
+                    elif sum(1 for at in rides if utc(at) >= day_start) >= ONLINE_DAILY:
+                        reason = OnlineRefusal.DAILY_CAP
+                seen.add(link_key)
+                outcome = OnlineOutcome(link_key, row.rider_id if row else None, refusal=reason)
+                outcomes.append(outcome)
+                if reason is None:
+                    accepted.append(len(outcomes) - 1)
+            if not accepted:
+                return outcomes
+            each = taxi.subsidy(fare, len(accepted), ONLINE_SOLO_CAP, ONLINE_SHARED_CAP)
+            time = ride_time(now)
+            for index in accepted:
+                outcome = outcomes[index]
+                sequence = (db.scalar(select(func.max(ride_table.c.sequence)).where(
+                    ride_table.c.rider_id == outcome.rider)) or 0) + 1
+                db.execute(insert(ride_table).values(
+                    rider_id=outcome.rider, sequence=sequence, terminal_id=terminal,
+                    terminal_sequence=sequence, ride_at=naive_utc(now), fiscal_year=year,
+                    month=time[:6].decode(), fare=fare, riders=len(accepted), subsidy=each,
+                    receipt="", received_at=naive_utc(now), flag=None))
+                outcomes[index] = OnlineOutcome(
+                    outcome.link_key, outcome.rider, sequence, each)
+            return outcomes
+
+        return self.db.transact(work)
+
     # -- reports ----------------------------------------------------------------------------
 
     def usage(self, rider: str, now: dt.datetime) -> Usage:
@@ -447,3 +518,15 @@ class Ledger:
                          sum(r.fare for r in rows), sum(r.subsidy for r in rows),
                          sum(1 for r in rows if r.flag)])
         return out.getvalue()
+
+
+def _note_terminal(db: Connection, terminal: str, company: str, now: dt.datetime) -> None:
+    """Record the terminal's company (the claim groups by it) and when it last spoke."""
+    known = db.scalar(select(terminal_table.c.terminal_id)
+                      .where(terminal_table.c.terminal_id == terminal))
+    values = {"company": company, "last_sync": naive_utc(now)}
+    if known is None:
+        db.execute(insert(terminal_table).values(terminal_id=terminal, **values))
+    else:
+        db.execute(update(terminal_table)
+                   .where(terminal_table.c.terminal_id == terminal).values(**values))

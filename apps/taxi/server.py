@@ -1,6 +1,10 @@
 """The ledger over HTTP on loopback (``mynacard app taxi serve``) and the terminal's side of a
 sync (``mynacard app taxi sync``).
 
+POST /online-ride — the online variant: body JSON ``{"terminal": …, "company": …, "fare":
+yen, "riders": [link key, …]}``, the same MAC header; answer ``{"outcomes": [[link key,
+rider, sequence, subsidy, refusal], …]}`` (``Ledger.online_ride``).
+
 POST /sync — body: JSON ``{"terminal": "TAXI0001", "company": "…", "rides": [[rider hex,
 receipt hex], …]}``; header ``X-Mynataxi-MAC``: hex HMAC-SHA-256 of the body under the
 terminal's own key (the ledger rederives it from the terminal id), so only a provisioned
@@ -26,8 +30,8 @@ from typing import Any
 
 from ...clock import Clock, system_clock
 from ...errors import MynacardError
-from .ledger import Ledger
-from .terminal import Terminal
+from .ledger import Ledger, LedgerError, OnlineOutcome, OnlineRefusal
+from .terminal import Terminal, TerminalConfig
 
 MAX_BODY = 16 * 1024 * 1024
 """A day of rides of one taxi is a few kilobytes; 1,000 rides are about 130 KB."""
@@ -76,7 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, {"error": message})
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        if self.path != "/sync":
+        if self.path not in ("/sync", "/online-ride"):
             self._refuse(404, "not found")
             return
         length = self.headers.get("Content-Length", "")
@@ -84,6 +88,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(413 if length.isdigit() else 400, "one Content-Length up to 16 MiB")
             return
         body = self.rfile.read(int(length))
+        if self.path == "/online-ride":
+            self._online_ride(body)
+            return
         try:
             request = json.loads(body)
             terminal_id = request["terminal"].encode("ascii")
@@ -109,6 +116,30 @@ class _Handler(BaseHTTPRequestHandler):
             "rejected": [[r, s, why.value] for r, s, why in outcome.rejected],
             "flagged": [[r, s, why.value] for r, s, why in outcome.flagged],
             "deny": deny, "deny_issued_at": now.isoformat()})
+
+    def _online_ride(self, body: bytes) -> None:
+        try:
+            request = json.loads(body)
+            terminal_id = request["terminal"].encode("ascii")
+            company, fare = str(request["company"]), int(request["fare"])
+            link_keys = [str(k) for k in request["riders"]]
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeError):
+            self._refuse(400, "malformed online-ride request")
+            return
+        ledger = self.server.ledger
+        if not hmac.compare_digest(sync_mac(ledger.keys.terminal_key(terminal_id), body),
+                                   self.headers.get(MAC_HEADER, "")):
+            self._refuse(403, "the request is not authenticated by this terminal's key")
+            return
+        try:
+            outcomes = ledger.online_ride(terminal_id, company, link_keys, fare,
+                                          self.server.clock())
+        except MynacardError as exc:
+            self._send(400 if isinstance(exc, LedgerError) else 503, {"error": str(exc)})
+            return
+        self._send(200, {"outcomes": [
+            [o.link_key, o.rider, o.sequence, o.subsidy, o.refusal.value if o.refusal else None]
+            for o in outcomes]})
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self.path == "/deny-list":
@@ -176,3 +207,24 @@ def sync_terminal(terminal: Terminal, url: str, *, timeout: float = TIMEOUT) -> 
     return SyncReport(len(queued), len(answer["accepted"]), len(answer["duplicates"]),
                       [tuple(x) for x in answer["rejected"]],
                       [tuple(x) for x in answer["flagged"]], len(answer["deny"]))
+
+
+def ask_online_ride(config: TerminalConfig, url: str, link_keys: list[str], fare: int, *,
+                    timeout: float = TIMEOUT) -> list[OnlineOutcome]:
+    """The online terminal's question to the ledger: count these tapped riders on this fare."""
+    body = json.dumps({"terminal": config.terminal_id.decode(), "company": config.company,
+                       "fare": fare, "riders": link_keys}).encode()
+    request = urllib.request.Request(
+        url.rstrip("/") + "/online-ride", data=body, method="POST",
+        headers={"Content-Type": "application/json",
+                 MAC_HEADER: sync_mac(config.terminal_key, body)})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.loads(response.read())
+        return [OnlineOutcome(k, r, s, subsidy, OnlineRefusal(why) if why else None)
+                for k, r, s, subsidy, why in answer["outcomes"]]
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace")[:200]
+        raise SyncError(f"the ledger refused the ride ({exc.code}): {detail}") from None
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise SyncError(f"cannot reach the ledger at {url}: {exc}") from None
