@@ -105,3 +105,27 @@ def pki_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., A
     return click.option("--pki", "pki_dir", default=default_pki_dir,
                         show_default="$MYNACARD_PKI or $XDG_DATA_HOME/mynacard/pki",
                         type=click.Path(file_okay=False, path_type=Path), help=help_text)
+
+
+def relying_party_trust(trust_file: Path | None, cv_trust_dir: Path,
+                        env_var: str) -> tuple[tuple[Any, ...], dict[Any, Any]]:
+    """What a relying party trusts, from the command line: the authentication CA certificates
+    (``--trust PEM``, or ``$env_var``) and the CV roots of the genuine-chip check
+    (``--cv-trust DIR``); a missing or unreadable one is a usage error naming the option."""
+    from cryptography import x509
+
+    from ..client.records import load_trust_anchors
+
+    if trust_file is None:
+        raise click.UsageError(f"say which CA certificates to trust: --trust PEM or ${env_var} "
+                               "(mynacard pki anchors --out FILE writes them)")
+    anchors = load_trust_anchors(cv_trust_dir)
+    if not anchors:
+        raise click.UsageError(f"no trusted CV root keys in {cv_trust_dir}: point --cv-trust at "
+                               "the issuing PKI's cvc/ directory")
+    try:
+        certificates = tuple(x509.load_pem_x509_certificates(trust_file.read_bytes()))
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{trust_file}: not PEM certificates ({exc})",
+                                 param_hint="--trust") from None
+    return certificates, anchors

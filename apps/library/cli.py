@@ -25,6 +25,7 @@ from ...subcommands.common import (
     emit,
     read_pin,
     reader_options,
+    relying_party_trust,
 )
 from .model import ITEM_TYPES, Link, Loan, Member
 from .service import CardChecks, Library, RecipeChecks
@@ -68,22 +69,9 @@ def _checks(ctx: click.Context, trust_file: Path | None, cv_trust_dir: Path,
             revocation: str, terminal_id: str) -> CardChecks:
     if ctx.obj and "library_checks" in ctx.obj:
         return ctx.obj["library_checks"]
-    if trust_file is None:
-        raise click.UsageError("say which CA certificates to trust: --trust PEM or "
-                               "$MYNACARD_LIBRARY_TRUST")
-    from cryptography import x509
-
     from ...client import recipes
-    from ...client.records import load_trust_anchors
 
-    anchors = load_trust_anchors(cv_trust_dir)
-    if not anchors:
-        raise click.UsageError(f"no trusted CV root keys in {cv_trust_dir}: point --cv-trust at "
-                               "the issuing PKI's cvc/ directory")
-    try:
-        trusted = tuple(x509.load_pem_x509_certificates(trust_file.read_bytes()))
-    except ValueError as exc:
-        raise click.BadParameter(f"{trust_file}: not PEM certificates ({exc})") from None
+    trusted, anchors = relying_party_trust(trust_file, cv_trust_dir, "MYNACARD_LIBRARY_TRUST")
     config = recipes.RevocationConfig(method=revocation, trust_anchors=trusted,
                                       clock=_clock(ctx))
     return RecipeChecks(config, anchors, terminal_id)

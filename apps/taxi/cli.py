@@ -23,6 +23,7 @@ from ...subcommands.common import (
     emit,
     read_pin,
     reader_options,
+    relying_party_trust,
 )
 from .keys import CityKeys
 from .ledger import Ledger, LedgerError
@@ -126,19 +127,37 @@ def deny_list(ctx: click.Context, config_file: Path, db_url: str, riders: tuple[
               help="Each rider's card: a reader spec (sim:DIR, pcsc, pcsc:NAME); repeat.")
 @click.option("--max-deny-age", "max_deny_days", type=click.IntRange(1, 365),
               help="Refuse to run on a deny list older than this many days (default 7).")
+@click.option("--online", "online_ledger", metavar="URL",
+              help="The online variant: tap each card's authentication certificate and ask "
+                   "this ledger (e.g. http://127.0.0.1:8180) instead of using the card's "
+                   "free space; needs --trust.")
+@click.option("--trust", "trust_file", type=click.Path(exists=True, path_type=Path),
+              envvar="MYNACARD_TAXI_TRUST", show_envvar=True,
+              help="With --online: PEM file of the authentication CA certificates to trust.")
+@click.option("--cv-trust", "cv_trust_dir", default=lambda: str(Path(default_pki_dir()) / "cvc"),
+              show_default="the simulator PKI's cvc/ directory",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="With --online: CV root public keys for the genuine-chip check.")
+@click.option("--revocation", type=click.Choice(["crl", "ocsp"]), default="crl",
+              show_default=True, help="With --online: how revocation is checked (fail closed).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def ride(ctx: click.Context, config_file: Path, db_url: str, fare: int,
-         rider_specs: tuple[str, ...], max_deny_days: int | None, as_json: bool) -> None:
-    """A ride: check and debit each rider's card (offline), queue the receipts."""
+         rider_specs: tuple[str, ...], max_deny_days: int | None, online_ledger: str | None,
+         trust_file: Path | None, cv_trust_dir: Path, revocation: str, as_json: bool) -> None:
+    """A ride: check and debit each rider's card (offline), queue the receipts; with
+    --online, tap each card and let the ledger count the ride."""
     from ...readers.registry import open_reader
 
-    terminal = _terminal(ctx, config_file, db_url, max_deny_days)
     connections: list[CardConnection] = []
     try:
         for spec in rider_specs:
             connections.append(open_reader(spec).connect())
-        result = terminal.ride(connections, fare)
+        if online_ledger is not None:
+            _ride_online(ctx, config_file, connections, fare, online_ledger, trust_file,
+                         cv_trust_dir, revocation, as_json)
+            return
+        result = _terminal(ctx, config_file, db_url, max_deny_days).ride(connections, fare)
     finally:
         for connection in connections:
             connection.disconnect()
@@ -217,6 +236,39 @@ def serve(ctx: click.Context, keys_dir: Path, ledger_url: str, host: str, port: 
         pass
     finally:
         server.server_close()
+
+
+def _ride_online(ctx: click.Context, config_file: Path, connections: list[CardConnection],
+                 fare: int, ledger_url: str, trust_file: Path | None, cv_trust_dir: Path,
+                 revocation: str, as_json: bool) -> None:
+    from ...client import recipes
+    from .online import ride_online
+    from .server import ask_online_ride
+
+    trusted, anchors = relying_party_trust(trust_file, cv_trust_dir, "MYNACARD_TAXI_TRUST")
+    rp = recipes.RevocationConfig(method=revocation, trust_anchors=trusted, clock=_clock(ctx))
+    config = TerminalConfig.from_json(config_file.read_text())
+    cards = ride_online(
+        connections, fare, tap=lambda conn: recipes.tap_check(conn, rp, cv_anchors=anchors),
+        ask=lambda keys, amount: ask_online_ride(config, ledger_url, keys, amount))
+    subsidy = sum(card.subsidy for card in cards)
+    answer = [{"rider": card.outcome.rider if card.outcome else None,
+               "subsidy": card.subsidy, "refused": card.refusal,
+               "message": str(card.tap_refusal) if card.tap_refusal else None}
+              for card in cards]
+
+    def text() -> None:
+        for card in answer:
+            click.echo(f"{card['rider'] or 'card'}: " + (
+                card["message"] or (f"refused: {card['refused']}" if card["refused"]
+                                    else f"subsidy ¥{card['subsidy']:,}")))
+        click.echo(f"fare ¥{fare:,}  subsidy ¥{subsidy:,}  to pay ¥{fare - subsidy:,}")
+
+    emit(as_json, {"fare": fare, "subsidy": subsidy, "to_pay": fare - subsidy,
+                   "cards": answer, "online": True}, text)
+    if subsidy == 0:
+        raise NoSubsidy("no subsidy for this ride: "
+                        + ", ".join(card["refused"] or "refused" for card in answer))
 
 
 @taxi.command()
@@ -323,24 +375,11 @@ def enrol(ctx: click.Context, keys_dir: Path, ledger_url: str, card_dir: Path | 
           as_json: bool) -> None:
     """The city counter: check the card holder (strictly, or the staff path), decide
     eligibility from the records, install and personalise マイタク, register in the ledger."""
-    from cryptography import x509
-
     from ...client import recipes
-    from ...client.records import load_trust_anchors
     from .counter import Counter, IdentityChecks
     from .eligibility import load_records
 
-    if trust_file is None:
-        raise click.UsageError("say which CA certificates to trust: --trust PEM or "
-                               "$MYNACARD_TAXI_TRUST")
-    anchors = load_trust_anchors(cv_trust_dir)
-    if not anchors:
-        raise click.UsageError(f"no trusted CV root keys in {cv_trust_dir}: point --cv-trust at "
-                               "the issuing PKI's cvc/ directory")
-    try:
-        trusted = tuple(x509.load_pem_x509_certificates(trust_file.read_bytes()))
-    except ValueError as exc:
-        raise click.BadParameter(f"{trust_file}: not PEM certificates ({exc})") from None
+    trusted, anchors = relying_party_trust(trust_file, cv_trust_dir, "MYNACARD_TAXI_TRUST")
     try:
         issuer_master = bytes.fromhex(issuer_key_file.read_text().strip())
     except (OSError, ValueError) as exc:

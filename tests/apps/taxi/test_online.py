@@ -185,3 +185,40 @@ def test_online_ride_through_tap_check_and_the_ledger_over_http(counter: dict) -
         server.shutdown()
         server.server_close()
         ledger.close()
+
+
+def test_ride_online_from_the_command_line(counter: dict) -> None:  # noqa: F811
+    """``mynacard app taxi ride --online URL``: the tap and the ledger's answer printed; a lost
+    card is refused (exit 1, the reason named) and nothing more is counted."""
+    from click.testing import CliRunner
+
+    from mynacard.cli import main
+
+    card = issue(counter, "kokutou-mikiya")
+    enrol_at_counter(counter, card, "A-100", "--pin-env", "PIN")
+    pki, city, tmp = counter["pki"], counter["city"], counter["tmp"]
+    config_file = tmp / "online-terminal.json"
+    config_file.write_text(TerminalConfig(TERMINAL_ID, COMPANY, "10201",
+                                          city.terminal_key(TERMINAL_ID),
+                                          city.public_pem()).to_json())
+    ledger = Ledger(tmp / "ledger.db", city)
+    server = LedgerServer("127.0.0.1", 0, ledger)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    args = ["app", "taxi", "ride", "--config", str(config_file), "--db", str(tmp / "t.db"),
+            "--fare", "3000", "--riders", f"sim:{card}", "--online", server.url,
+            "--trust", str(tmp / "auth-ca.pem"), "--cv-trust", str(pki.path / "cvc"), "--json"]
+    try:
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert '"subsidy": 1000' in result.output and '"online": true' in result.output
+        lifecycle.report_loss(pki, reissue.card_id(card), T + dt.timedelta(hours=1))
+        publish(pki, counter["crl_dir"], T + dt.timedelta(hours=1))
+        refused = CliRunner().invoke(main, args)
+        assert refused.exit_code == 1 and "on-hold" in refused.output
+        assert "Traceback" not in refused.output
+        (rider,) = ledger.riders_by_link().values()
+        assert ledger.usage(rider, dt.datetime.now(dt.UTC)).rides == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+        ledger.close()
