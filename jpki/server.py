@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import base64
 import io
-import ipaddress
 import re
 import socket
-import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from ..errors import MynacardError
+from ..loopback import LoopbackHTTPServer
 from .ocsp import OCSPResponder
 
 MAX_REQUEST = 64 * 1024
@@ -40,20 +38,6 @@ REQUEST_TIMEOUT = 10.0
 # being refused (the kernel caps it at net.core.somaxconn).
 LISTEN_BACKLOG = 1024
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
-
-
-class LoopbackOnly(MynacardError, ValueError):
-    """The server may only listen on a loopback address."""
-
-
-def check_loopback(host: str) -> None:
-    """Raise ``LoopbackOnly`` unless ``host`` is a loopback address."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise LoopbackOnly(f"refusing to listen on {host}: loopback addresses only")
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -177,29 +161,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._ocsp(body)
 
 
-class RevocationServer(ThreadingHTTPServer):
-    daemon_threads = True
+class RevocationServer(LoopbackHTTPServer):
     request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, host: str, port: int, crl_dir: Path, responder: OCSPResponder,
                  verbose: bool = False, request_timeout: float = REQUEST_TIMEOUT) -> None:
-        check_loopback(host)
         self.crl_dir = Path(crl_dir)
         self.responder = responder
         self.verbose = verbose
         self.request_timeout = request_timeout
-        super().__init__((host, port), _Handler)
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A client that hangs up or stalls mid-answer is routine here, not a server fault.
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(host, port, _Handler)
 
     def start_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, daemon=True)

@@ -325,7 +325,8 @@ def serve(store_path: Path, crl_dir: Path, host: str, port: int | None, fail: st
 
     from ..jpki.ocsp import FailureMode, OCSPResponder
     from ..jpki.publish import publish as publish_crls
-    from ..jpki.server import LoopbackOnly, RevocationServer, check_loopback
+    from ..jpki.server import RevocationServer
+    from ..loopback import LoopbackOnly, check_loopback
 
     try:
         check_loopback(host)  # before anything is published: a refused command changes nothing

@@ -19,17 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from ...clock import Clock, system_clock
 from ...errors import MynacardError
+from ...loopback import LoopbackHTTPServer
 from .ledger import Ledger, LedgerError, OnlineOutcome, OnlineRefusal
 from .terminal import Terminal, TerminalConfig
 
@@ -41,15 +40,6 @@ TIMEOUT = 60.0
 
 class SyncError(MynacardError):
     """The ledger could not be reached or refused the upload."""
-
-
-def check_loopback(host: str) -> None:
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise SyncError(f"refusing to listen on {host}: loopback addresses only")
 
 
 def sync_mac(key: bytes, body: bytes) -> str:
@@ -149,27 +139,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": "not found"})
 
 
-class LedgerServer(ThreadingHTTPServer):
-    daemon_threads = True
+class LedgerServer(LoopbackHTTPServer):
     request_queue_size = 1024  # 80 taxis back at the depot at once wait in the kernel queue
 
     def __init__(self, host: str, port: int, ledger: Ledger, *, clock: Clock = system_clock,
                  verbose: bool = False) -> None:
-        check_loopback(host)
         self.ledger = ledger
         self.clock = clock
         self.verbose = verbose
-        super().__init__((host, port), _Handler)
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(host, port, _Handler)
 
 
 @dataclass(frozen=True)

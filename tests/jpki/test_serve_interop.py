@@ -22,8 +22,9 @@ from mynacard.jpki.fetch import http_fetch
 from mynacard.jpki.ocsp import FailureMode, OCSPResponder
 from mynacard.jpki.profile import SIGN_CA
 from mynacard.jpki.publish import issue_crl, issue_delta_crl, publish
-from mynacard.jpki.server import LoopbackOnly, RevocationServer
+from mynacard.jpki.server import RevocationServer
 from mynacard.jpki.validate import Policy, RevocationMethod, Validator, Verdict
+from mynacard.loopback import LoopbackOnly
 
 
 def _pem_file(path: Path, obj) -> Path:
