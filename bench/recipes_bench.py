@@ -25,58 +25,30 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from cryptography import x509
+from timing import TimedConnection
+
+from mynacard.apps.library.model import EnrolMethod, Link, Loan, LoanRules
+from mynacard.apps.library.service import Library, RecipeChecks
+from mynacard.apps.library.store import LibraryStore
+from mynacard.cardsim.perso.issue import default_cvca, issue_card
+from mynacard.cardsim.perso.persona import load_persona
+from mynacard.client.jpki import JPKIClient, JPKIKey
+from mynacard.client.recipes import RevocationConfig, check_certificate, tap_check
+from mynacard.jpki.ca import SimulatorPKI
+from mynacard.jpki.crlsynth import synthesize_crl
+from mynacard.jpki.publish import publish
+from mynacard.readers.simulator import SimulatorReader
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from cryptography import x509  # noqa: E402 - after the path set-up for direct runs
-
-from mynacard.apps.library.model import EnrolMethod, Link, Loan, LoanRules  # noqa: E402
-from mynacard.apps.library.service import Library, RecipeChecks  # noqa: E402
-from mynacard.apps.library.store import LibraryStore  # noqa: E402
-from mynacard.cardsim.perso.issue import default_cvca, issue_card  # noqa: E402
-from mynacard.cardsim.perso.persona import load_persona  # noqa: E402
-from mynacard.client.jpki import JPKIClient, JPKIKey  # noqa: E402
-from mynacard.client.recipes import RevocationConfig, check_certificate, tap_check  # noqa: E402
-from mynacard.jpki.ca import SimulatorPKI  # noqa: E402
-from mynacard.jpki.crlsynth import synthesize_crl  # noqa: E402
-from mynacard.jpki.publish import publish  # noqa: E402
-from mynacard.readers.base import CardConnection  # noqa: E402
-from mynacard.readers.simulator import SimulatorReader  # noqa: E402
 
 PERSONA = ROOT / "vectors" / "personas" / "kokutou-mikiya.yaml"
 TAPS = 200
 COLD_TAPS = 3
-
-
-class TimedConnection(CardConnection):
-    """Passes APDUs through and adds up the time the card took."""
-
-    def __init__(self, inner: CardConnection) -> None:
-        self.inner = inner
-        self.seconds = 0.0
-
-    @property
-    def atr(self) -> bytes:
-        return self.inner.atr
-
-    def transmit_raw(self, command: bytes) -> bytes:
-        start = time.perf_counter()
-        try:
-            return self.inner.transmit_raw(command)
-        finally:
-            self.seconds += time.perf_counter() - start
-
-    def reset(self) -> bytes:
-        return self.inner.reset()
-
-    def disconnect(self) -> None:
-        self.inner.disconnect()
 
 
 class TimedStore(LibraryStore):

@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from sqlalchemy import Connection, insert
+from timing import TimedConnection
 
-from sqlalchemy import Connection, insert  # noqa: E402 - after the path set-up for direct runs
-
-from mynacard.apps.shelter.service import ShelterDesk  # noqa: E402
-from mynacard.apps.shelter.store import (  # noqa: E402
+from mynacard.apps.shelter.service import ShelterDesk
+from mynacard.apps.shelter.store import (
     SYNCED_TABLES,
     RosterStore,
     _from_json,
@@ -43,47 +39,24 @@ from mynacard.apps.shelter.store import (  # noqa: E402
     household_table,
     person_table,
 )
-from mynacard.cardsim.perso.issue import issue_card  # noqa: E402
-from mynacard.cardsim.perso.persona import load_persona  # noqa: E402
-from mynacard.client.records import load_trust_anchors  # noqa: E402
-from mynacard.clock import VirtualClock  # noqa: E402
-from mynacard.facts.person import code_b  # noqa: E402
-from mynacard.jpki.ca import SimulatorPKI  # noqa: E402
-from mynacard.readers.base import CardConnection  # noqa: E402
-from mynacard.readers.simulator import SimulatorReader  # noqa: E402
+from mynacard.cardsim.perso.issue import issue_card
+from mynacard.cardsim.perso.persona import load_persona
+from mynacard.client.records import load_trust_anchors
+from mynacard.clock import VirtualClock
+from mynacard.facts.person import code_b
+from mynacard.jpki.ca import SimulatorPKI
+from mynacard.readers.simulator import SimulatorReader
+
+ROOT = Path(__file__).resolve().parent.parent
 
 Row = tuple[str, str, str]
+
 PERSONA = ROOT / "vectors" / "personas" / "kokutou-mikiya.yaml"
 NOW = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)
 CHECK_INS = 40
 DEVICES = 20
 EVENTS_PER_DEVICE = 2_000
 PERSONS_PER_DEVICE = 100
-
-
-class TimedConnection(CardConnection):
-    """Passes APDUs through and adds up the time the card took."""
-
-    def __init__(self, inner: CardConnection) -> None:
-        self.inner = inner
-        self.seconds = 0.0
-
-    @property
-    def atr(self) -> bytes:
-        return self.inner.atr
-
-    def transmit_raw(self, command: bytes) -> bytes:
-        start = time.perf_counter()
-        try:
-            return self.inner.transmit_raw(command)
-        finally:
-            self.seconds += time.perf_counter() - start
-
-    def reset(self) -> bytes:
-        return self.inner.reset()
-
-    def disconnect(self) -> None:
-        self.inner.disconnect()
 
 
 def check_in_rows(tmp: Path) -> list[Row]:
