@@ -6,12 +6,17 @@ Identifiers and credentials are literal here on purpose: the tests' independent 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from asn1crypto import parser
 
 from mynacard.cardsim.card import VirtualCard
 from mynacard.cardsim.perso.persona import Persona, load_persona
+from mynacard.jpki.ca import SimulatorPKI
+from mynacard.jpki.ocsp import OCSPResponder
+from mynacard.jpki.server import RevocationServer
 
 PROJECT = Path(__file__).resolve().parent.parent
 PERSONAS = PROJECT / "vectors" / "personas"
@@ -26,6 +31,27 @@ RESIDENT_PIN = "1234"
 
 JPKI_AID = "D392F000260100000001"
 SELECT_JPKI = "00A4040C0A" + JPKI_AID
+
+
+@contextmanager
+def pki_served_on_loopback(directory: Path, *, created_at: dt.datetime
+               ) -> Iterator[tuple[SimulatorPKI, Path, RevocationServer]]:
+    """A fresh simulator PKI in ``directory`` whose certificates name a loopback CRL/OCSP
+    server (an ephemeral port): (pki, the CRL folder it serves, the server). Stopped and
+    closed on exit."""
+    pki = SimulatorPKI.open(directory / "pki", now=created_at)
+    crl_dir = directory / "crl"
+    crl_dir.mkdir()
+    server = RevocationServer("127.0.0.1", 0, crl_dir, OCSPResponder(pki))
+    with pki.store.transaction() as db:
+        pki.store.set_meta(db, "base_url", server.url)
+    server.start_background()
+    try:
+        yield pki, crl_dir, server
+    finally:
+        server.shutdown()
+        server.server_close()
+        pki.store.close()
 
 
 def load_test_persona(name: str) -> Persona:

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -119,6 +120,18 @@ class PcscSandbox:
                 f"stderr:\n{result.stderr}"
             )
         return result
+
+
+@contextmanager
+def lent_slot(pcsc: PcscSandbox, index: int) -> Iterator[Slot]:
+    """A slot the test fills with a card of its own; the slot's usual card (fresh) goes back
+    in afterwards, whatever happened."""
+    slot = pcsc.slots[index]
+    try:
+        yield slot
+    finally:
+        slot.remove()
+        slot.insert(pcsc.fresh_image(index))
 
 
 @pytest.fixture(scope="session")

@@ -10,16 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import load_test_persona
+from helpers import load_test_persona, pki_served_on_loopback
 
 from mynacard.cardsim.perso.issue import issue_card
 from mynacard.cli import main
-from mynacard.jpki.ca import SimulatorPKI
-from mynacard.jpki.ocsp import OCSPResponder
 from mynacard.jpki.publish import publish
-from mynacard.jpki.server import RevocationServer
 
-from .conftest import PcscSandbox
+from .conftest import PcscSandbox, lent_slot
 
 pytestmark = pytest.mark.xdist_group("pcscd")
 
@@ -28,15 +25,8 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def test_enrol_lend_and_return_through_pcscd(pcsc: PcscSandbox, tmp_path: Path) -> None:
-    pki = SimulatorPKI.open(tmp_path / "pki", now=NOW - dt.timedelta(days=2))
-    crl_dir = tmp_path / "crl"
-    crl_dir.mkdir()
-    server = RevocationServer("127.0.0.1", 0, crl_dir, OCSPResponder(pki))
-    with pki.store.transaction() as db:
-        pki.store.set_meta(db, "base_url", server.url)
-    server.start_background()
-    slot = pcsc.slots[1]
-    try:
+    with pki_served_on_loopback(tmp_path, created_at=NOW - dt.timedelta(days=2)) as (
+            pki, crl_dir, _), lent_slot(pcsc, 1) as slot:
         card = issue_card(load_test_persona("kokutou-mikiya"), tmp_path / "card", pki,
                           issued_at=NOW - dt.timedelta(hours=1))
         publish(pki, crl_dir, NOW)
@@ -69,9 +59,3 @@ def test_enrol_lend_and_return_through_pcscd(pcsc: PcscSandbox, tmp_path: Path) 
         assert library("member", *reader)["loans"] == []
         # The chip answered over PC/SC: its INTERNAL AUTHENTICATE is in the vpcd trace.
         assert any(command[1] == 0x88 for command, _ in pcsc.trace[traced:])
-    finally:
-        slot.remove()
-        slot.insert(pcsc.fresh_image(1))
-        server.shutdown()
-        server.server_close()
-        pki.store.close()

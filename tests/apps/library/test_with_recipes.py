@@ -12,16 +12,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import load_test_persona
+from helpers import load_test_persona, pki_served_on_loopback
 
 from mynacard.cardsim.perso import reissue
 from mynacard.cardsim.perso.issue import issue_card
 from mynacard.cli import main
 from mynacard.jpki import lifecycle
 from mynacard.jpki.ca import SimulatorPKI
-from mynacard.jpki.ocsp import OCSPResponder
 from mynacard.jpki.publish import publish
-from mynacard.jpki.server import RevocationServer
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 T = NOW - dt.timedelta(hours=4)
@@ -31,19 +29,8 @@ HOUR = dt.timedelta(hours=1)
 
 @pytest.fixture
 def served_pki(tmp_path: Path) -> Iterator[tuple[SimulatorPKI, Path]]:
-    pki = SimulatorPKI.open(tmp_path / "pki", now=T - dt.timedelta(days=2))
-    crl_dir = tmp_path / "crl"
-    crl_dir.mkdir()
-    server = RevocationServer("127.0.0.1", 0, crl_dir, OCSPResponder(pki))
-    with pki.store.transaction() as db:
-        pki.store.set_meta(db, "base_url", server.url)
-    server.start_background()
-    try:
+    with pki_served_on_loopback(tmp_path, created_at=T - dt.timedelta(days=2)) as (pki, crl_dir, _):
         yield pki, crl_dir
-    finally:
-        server.shutdown()
-        server.server_close()
-        pki.store.close()
 
 
 @pytest.mark.parametrize("revocation", ["crl", "ocsp"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import load_test_persona
+from helpers import load_test_persona, pki_served_on_loopback
 
 from mynacard.apps.taxi.card import Reason, Refusal, TaxiCard
 from mynacard.apps.taxi.eligibility import (
@@ -29,10 +29,7 @@ from mynacard.cardsim.perso.issue import issue_card
 from mynacard.cli import main
 from mynacard.gp.scp03 import MASTER_KEY_FILE
 from mynacard.jpki import lifecycle
-from mynacard.jpki.ca import SimulatorPKI
-from mynacard.jpki.ocsp import OCSPResponder
 from mynacard.jpki.publish import publish
-from mynacard.jpki.server import RevocationServer
 from mynacard.readers.simulator import SimulatorReader
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -55,23 +52,12 @@ RECORDS = [
 
 @pytest.fixture
 def counter(tmp_path: Path) -> Iterator[dict]:
-    pki = SimulatorPKI.open(tmp_path / "pki", now=T - dt.timedelta(days=2))
-    crl_dir = tmp_path / "crl"
-    crl_dir.mkdir()
-    server = RevocationServer("127.0.0.1", 0, crl_dir, OCSPResponder(pki))
-    with pki.store.transaction() as db:
-        pki.store.set_meta(db, "base_url", server.url)
-    server.start_background()
     city = CityKeys.generate()
     city.save(tmp_path / "city")
     records = tmp_path / "residents.json"
     records.write_text(json.dumps(RECORDS, ensure_ascii=False), encoding="utf-8")
-    try:
+    with pki_served_on_loopback(tmp_path, created_at=T - dt.timedelta(days=2)) as (pki, crl_dir, _):
         yield {"pki": pki, "crl_dir": crl_dir, "city": city, "tmp": tmp_path}
-    finally:
-        server.shutdown()
-        server.server_close()
-        pki.store.close()
 
 
 def issue(setup: dict, persona: str) -> Path:
