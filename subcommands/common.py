@@ -107,6 +107,28 @@ def pki_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., A
                         type=click.Path(file_okay=False, path_type=Path), help=help_text)
 
 
+def cv_trust_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--cv-trust DIR``: the CV root public keys a host trusts for the 券面 records and the
+    genuine-chip check (default: the simulator PKI's ``cvc/``)."""
+    return click.option("--cv-trust", "cv_trust_dir",
+                        default=lambda: str(Path(default_pki_dir()) / "cvc"),
+                        show_default="the simulator PKI's cvc/ directory",
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help="Directory of trusted CV root public keys "
+                             "(<number>-<group>.pub.pem), for the genuine-chip check.")(func)
+
+
+def cv_anchors(cv_trust_dir: Path) -> dict[Any, Any]:
+    """The CV roots in ``--cv-trust``; none there is a usage error."""
+    from ..client.records import load_trust_anchors
+
+    anchors = load_trust_anchors(cv_trust_dir)
+    if not anchors:
+        raise click.UsageError(f"no trusted CV root keys in {cv_trust_dir}: point --cv-trust at "
+                               "the issuing PKI's cvc/ directory")
+    return anchors
+
+
 def relying_party_trust(trust_file: Path | None, cv_trust_dir: Path,
                         env_var: str) -> tuple[tuple[Any, ...], dict[Any, Any]]:
     """What a relying party trusts, from the command line: the authentication CA certificates
@@ -114,15 +136,10 @@ def relying_party_trust(trust_file: Path | None, cv_trust_dir: Path,
     (``--cv-trust DIR``); a missing or unreadable one is a usage error naming the option."""
     from cryptography import x509
 
-    from ..client.records import load_trust_anchors
-
     if trust_file is None:
         raise click.UsageError(f"say which CA certificates to trust: --trust PEM or ${env_var} "
                                "(mynacard pki anchors --out FILE writes them)")
-    anchors = load_trust_anchors(cv_trust_dir)
-    if not anchors:
-        raise click.UsageError(f"no trusted CV root keys in {cv_trust_dir}: point --cv-trust at "
-                               "the issuing PKI's cvc/ directory")
+    anchors = cv_anchors(cv_trust_dir)
     try:
         certificates = tuple(x509.load_pem_x509_certificates(trust_file.read_bytes()))
     except (OSError, ValueError) as exc:

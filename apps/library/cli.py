@@ -20,8 +20,8 @@ import click
 from ...clock import Clock, system_clock
 from ...subcommands.common import (
     connect,
+    cv_trust_option,
     data_home,
-    default_pki_dir,
     emit,
     read_pin,
     reader_options,
@@ -50,19 +50,11 @@ def card_check_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         envvar="MYNACARD_LIBRARY_TRUST", show_envvar=True,
                         help="PEM file of the authentication CA certificates to trust "
                              "(mynacard pki anchors --out FILE).")(func)
-    func = click.option("--cv-trust", "cv_trust_dir", default=default_cv_trust_dir,
-                        show_default="the simulator PKI's cvc/ directory",
-                        type=click.Path(file_okay=False, path_type=Path),
-                        help="Directory of trusted CV root public keys "
-                             "(<number>-<group>.pub.pem), for the genuine-chip check.")(func)
+    func = cv_trust_option(func)
     func = click.option("--revocation", type=click.Choice(["crl", "ocsp"]), default="crl",
                         show_default=True, help="How revocation is checked (fail closed).")(func)
     return click.option("--terminal", "terminal_id", default="counter-1", show_default=True,
                         help="This counter's terminal id (bound into the challenge).")(func)
-
-
-def default_cv_trust_dir() -> str:
-    return str(Path(default_pki_dir()) / "cvc")
 
 
 def _checks(ctx: click.Context, trust_file: Path | None, cv_trust_dir: Path,

@@ -18,8 +18,9 @@ import click
 from ...clock import Clock, system_clock
 from ...subcommands.common import (
     connect,
+    cv_anchors,
+    cv_trust_option,
     data_home,
-    default_pki_dir,
     emit,
     read_pin,
     reader_options,
@@ -59,14 +60,6 @@ def shelter_option(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="The shelter this desk serves.")(func)
 
 
-def cv_trust_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--cv-trust", "cv_trust_dir",
-                        default=lambda: str(Path(default_pki_dir()) / "cvc"),
-                        show_default="the simulator PKI's cvc/ directory",
-                        type=click.Path(file_okay=False, path_type=Path),
-                        help="Directory of trusted CV root public keys.")(func)
-
-
 def _clock(ctx: click.Context) -> Clock:
     return (ctx.obj or {}).get("shelter_clock", system_clock)
 
@@ -79,13 +72,7 @@ def _store(ctx: click.Context, db_url: str, device_id: str) -> RosterStore:
 
 def _desk(ctx: click.Context, store: RosterStore, shelter_id: str, cv_trust_dir: Path,
           basis: str | None = None) -> ShelterDesk:
-    from ...client.records import load_trust_anchors
-
-    anchors = load_trust_anchors(cv_trust_dir)
-    if not anchors:
-        raise click.UsageError(f"no trusted CV root keys in {cv_trust_dir}: point --cv-trust "
-                               "at the issuing PKI's cvc/ directory")
-    return ShelterDesk(store, shelter_id, anchors, clock=_clock(ctx),
+    return ShelterDesk(store, shelter_id, cv_anchors(cv_trust_dir), clock=_clock(ctx),
                        disaster=DisasterMode(basis) if basis is not None else None)
 
 

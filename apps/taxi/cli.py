@@ -18,6 +18,7 @@ from ...gp.scp03 import MASTER_KEY_FILE
 from ...readers.base import CardConnection
 from ...subcommands.common import (
     connect,
+    cv_trust_option,
     data_home,
     default_pki_dir,
     emit,
@@ -134,10 +135,7 @@ def deny_list(ctx: click.Context, config_file: Path, db_url: str, riders: tuple[
 @click.option("--trust", "trust_file", type=click.Path(exists=True, path_type=Path),
               envvar="MYNACARD_TAXI_TRUST", show_envvar=True,
               help="With --online: PEM file of the authentication CA certificates to trust.")
-@click.option("--cv-trust", "cv_trust_dir", default=lambda: str(Path(default_pki_dir()) / "cvc"),
-              show_default="the simulator PKI's cvc/ directory",
-              type=click.Path(file_okay=False, path_type=Path),
-              help="With --online: CV root public keys for the genuine-chip check.")
+@cv_trust_option
 @click.option("--revocation", type=click.Choice(["crl", "ocsp"]), default="crl",
               show_default=True, help="With --online: how revocation is checked (fail closed).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -352,10 +350,7 @@ def revocations(ctx: click.Context, keys_dir: Path, ledger_url: str, crl_file: A
               envvar="MYNACARD_TAXI_TRUST", show_envvar=True,
               help="PEM file of the authentication CA certificates to trust "
                    "(mynacard pki anchors --out FILE).")
-@click.option("--cv-trust", "cv_trust_dir", default=lambda: str(Path(default_pki_dir()) / "cvc"),
-              show_default="the simulator PKI's cvc/ directory",
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Directory of trusted CV root public keys, for the genuine-chip check.")
+@cv_trust_option
 @click.option("--revocation", type=click.Choice(["crl", "ocsp"]), default="crl",
               show_default=True, help="How revocation is checked (fail closed).")
 @click.option("--issuer-key", "issuer_key_file",
